@@ -1,0 +1,379 @@
+//! Settings, read once at start from environment variables (a file named by
+//! `AARC_CONFIG_FILE` may add to them; the environment wins) and validated
+//! before anything runs. `VARIABLES` is the reference the README is tested
+//! against, so the two cannot drift.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::domain::{HumanDuration, RetentionAction, ReviewMode};
+
+/// Every variable aarc reads: (name, default, example, meaning).
+pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
+    (
+        "DATABASE_URL",
+        "(local cluster)",
+        "postgres://aarc@db:5432/aarc",
+        "PostgreSQL to use; when unset, aarc runs its own cluster under AARC_DATA_DIR",
+    ),
+    (
+        "AARC_LISTEN",
+        "127.0.0.1:8080",
+        "0.0.0.0:8080",
+        "address the HTTP server binds",
+    ),
+    (
+        "AARC_SERVICE_TOKENS",
+        "(none)",
+        "search:s3cret,export:t0ken",
+        "name:token pairs accepted from the app's services",
+    ),
+    (
+        "AARC_OPERATOR_TOKENS",
+        "(none)",
+        "alice:op-token",
+        "name:token pairs of operators (admin routes, UI)",
+    ),
+    (
+        "AARC_MAX_BODY_BYTES",
+        "1048576",
+        "2097152",
+        "largest webhook body accepted (413 above)",
+    ),
+    (
+        "AARC_DEFAULT_ACTION",
+        "hide",
+        "purge",
+        "retention action when no site policy applies: keep, hide or purge",
+    ),
+    (
+        "AARC_DEFAULT_GRACE",
+        "30d",
+        "90d",
+        "grace period before a purge decision",
+    ),
+    (
+        "AARC_DEFAULT_REVIEW",
+        "required",
+        "auto",
+        "whether purge decisions wait for an operator",
+    ),
+    (
+        "AARC_APP_KEY",
+        "(none)",
+        "com.example.myapp",
+        "the Connect app key, iss of the JWTs aarc signs",
+    ),
+    (
+        "AARC_VERIFY",
+        "on",
+        "off",
+        "verify blocks against Atlassian",
+    ),
+    (
+        "AARC_RECONCILER",
+        "on",
+        "off",
+        "whether `aarc serve` runs reconciler passes",
+    ),
+    (
+        "AARC_RECONCILE_INTERVAL",
+        "1m",
+        "5m",
+        "time between reconciler passes",
+    ),
+    (
+        "AARC_APP_CALLBACK_URL",
+        "(none)",
+        "https://app.example.com/aarc",
+        "where retention notifications are sent",
+    ),
+    (
+        "AARC_APP_CALLBACK_SECRET",
+        "(none)",
+        "whsec_c2VjcmV0",
+        "Standard Webhooks signing secret for notifications",
+    ),
+    (
+        "AARC_FORGE_APP_IDS",
+        "(none)",
+        "ari:cloud:ecosystem::app/0b1d2c3e-4f50-4a6b-9c7d-8e9f0a1b2c3d",
+        "comma-separated Forge app ids whose invocation tokens are accepted",
+    ),
+    (
+        "AARC_FORGE_JWKS_URL",
+        "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json",
+        "http://127.0.0.1:9000/jwks.json",
+        "where Forge's signing keys are fetched",
+    ),
+    (
+        "AARC_LOG_FORMAT",
+        "pretty",
+        "json",
+        "log output: json or pretty",
+    ),
+    ("AARC_MIGRATE", "on", "off", "run migrations at start-up"),
+    (
+        "AARC_DATA_DIR",
+        ".aarc",
+        "/var/lib/aarc",
+        "where the self-managed PostgreSQL cluster lives",
+    ),
+    (
+        "AARC_DB_POOL_SIZE",
+        "16",
+        "32",
+        "database connections per process",
+    ),
+    (
+        "AARC_CONFIG_FILE",
+        "(none)",
+        "/etc/aarc/aarc.env",
+        "KEY=VALUE file read before the environment",
+    ),
+];
+
+const DEFAULT_JWKS_URL: &str = "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A named credential from `name:token` lists.
+#[derive(Debug, Clone)]
+pub struct NamedToken {
+    pub name: String,
+    pub token: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: Option<SecretString>,
+    pub listen: String,
+    pub service_tokens: Vec<NamedToken>,
+    pub operator_tokens: Vec<NamedToken>,
+    pub max_body_bytes: usize,
+    pub default_action: RetentionAction,
+    pub default_grace: HumanDuration,
+    pub default_review: ReviewMode,
+    pub app_key: Option<String>,
+    pub verify: bool,
+    pub reconciler: bool,
+    pub reconcile_interval: HumanDuration,
+    pub app_callback_url: Option<url::Url>,
+    pub app_callback_secret: Option<SecretString>,
+    /// Bare app ids (the ARI prefix removed).
+    pub forge_app_ids: Vec<String>,
+    pub forge_jwks_url: String,
+    /// Shortest time between two JWKS fetches caused by unknown key ids.
+    pub jwks_refetch_cooldown: Duration,
+    pub log_format: LogFormat,
+    pub migrate_on_start: bool,
+    pub data_dir: PathBuf,
+    pub db_pool_size: u32,
+}
+
+impl Config {
+    /// Reads the process environment (and `AARC_CONFIG_FILE`, if set).
+    pub fn from_env() -> Result<Self, String> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        if let Ok(path) = std::env::var("AARC_CONFIG_FILE") {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("AARC_CONFIG_FILE {path}: {e}"))?;
+            vars.extend(parse_env_file(&text)?);
+        }
+        vars.extend(std::env::vars());
+        Self::from_map(&vars)
+    }
+
+    /// Builds a configuration from explicit variables (tests use this).
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, String> {
+        let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let known = |k: &str| VARIABLES.iter().any(|(name, ..)| *name == k);
+        if let Some(unknown) = vars
+            .keys()
+            .filter(|k| k.starts_with("AARC_") && !known(k))
+            .min()
+        {
+            return Err(format!(
+                "{unknown} is not a setting aarc knows (see the README)"
+            ));
+        }
+        let duration = |k: &str, default: &str| {
+            HumanDuration::parse(get(k).unwrap_or(default)).map_err(|e| format!("{k}: {e}"))
+        };
+        Ok(Self {
+            database_url: get("DATABASE_URL").map(|s| SecretString::from(s.to_string())),
+            listen: get("AARC_LISTEN").unwrap_or("127.0.0.1:8080").to_string(),
+            service_tokens: parse_tokens("AARC_SERVICE_TOKENS", get("AARC_SERVICE_TOKENS"))?,
+            operator_tokens: parse_tokens("AARC_OPERATOR_TOKENS", get("AARC_OPERATOR_TOKENS"))?,
+            max_body_bytes: match get("AARC_MAX_BODY_BYTES") {
+                None => 1024 * 1024,
+                Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("AARC_MAX_BODY_BYTES: {v:?} is not a positive byte count")
+                })?,
+            },
+            default_action: RetentionAction::parse(get("AARC_DEFAULT_ACTION").unwrap_or("hide"))
+                .map_err(|e| format!("AARC_DEFAULT_ACTION: {e}"))?,
+            default_grace: duration("AARC_DEFAULT_GRACE", "30d")?,
+            default_review: ReviewMode::parse(get("AARC_DEFAULT_REVIEW").unwrap_or("required"))
+                .map_err(|e| format!("AARC_DEFAULT_REVIEW: {e}"))?,
+            app_key: get("AARC_APP_KEY").map(str::to_string),
+            verify: on_off("AARC_VERIFY", get("AARC_VERIFY"), true)?,
+            reconciler: on_off("AARC_RECONCILER", get("AARC_RECONCILER"), true)?,
+            reconcile_interval: duration("AARC_RECONCILE_INTERVAL", "1m")?,
+            app_callback_url: get("AARC_APP_CALLBACK_URL")
+                .map(|v| url::Url::parse(v).map_err(|e| format!("AARC_APP_CALLBACK_URL: {e}")))
+                .transpose()?,
+            app_callback_secret: get("AARC_APP_CALLBACK_SECRET")
+                .map(|v| {
+                    if v.starts_with("whsec_") {
+                        Ok(SecretString::from(v.to_string()))
+                    } else {
+                        Err("AARC_APP_CALLBACK_SECRET must have the form whsec_<base64>"
+                            .to_string())
+                    }
+                })
+                .transpose()?,
+            forge_app_ids: get("AARC_FORGE_APP_IDS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(bare_app_id)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            forge_jwks_url: get("AARC_FORGE_JWKS_URL")
+                .unwrap_or(DEFAULT_JWKS_URL)
+                .to_string(),
+            jwks_refetch_cooldown: Duration::from_secs(10),
+            log_format: match get("AARC_LOG_FORMAT").unwrap_or("pretty") {
+                "json" => LogFormat::Json,
+                "pretty" => LogFormat::Pretty,
+                other => return Err(format!("AARC_LOG_FORMAT: {other:?} is not json or pretty")),
+            },
+            migrate_on_start: on_off("AARC_MIGRATE", get("AARC_MIGRATE"), true)?,
+            data_dir: PathBuf::from(get("AARC_DATA_DIR").unwrap_or(".aarc")),
+            db_pool_size: match get("AARC_DB_POOL_SIZE") {
+                None => 16,
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| format!("AARC_DB_POOL_SIZE: {v:?} is not 1 to 1000"))?,
+            },
+        })
+    }
+}
+
+/// `ari:cloud:ecosystem::app/<id>` and `<id>` name the same app.
+pub fn bare_app_id(raw: &str) -> String {
+    raw.trim()
+        .strip_prefix("ari:cloud:ecosystem::app/")
+        .unwrap_or(raw.trim())
+        .to_string()
+}
+
+fn on_off(name: &str, value: Option<&str>, default: bool) -> Result<bool, String> {
+    match value.map(|v| v.to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v == "on" || v == "true" || v == "1" => Ok(true),
+        Some(v) if v == "off" || v == "false" || v == "0" => Ok(false),
+        Some(v) => Err(format!("{name}: {v:?} is not on or off")),
+    }
+}
+
+fn parse_tokens(name: &str, value: Option<&str>) -> Result<Vec<NamedToken>, String> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| match pair.split_once(':') {
+            Some((n, t)) if !n.trim().is_empty() && !t.trim().is_empty() => Ok(NamedToken {
+                name: n.trim().to_string(),
+                token: SecretString::from(t.trim().to_string()),
+            }),
+            // The value itself is a secret: never echo it in the error.
+            _ => Err(format!("{name}: every entry must be name:token")),
+        })
+        .collect()
+}
+
+fn parse_env_file(text: &str) -> Result<HashMap<String, String>, String> {
+    let mut vars = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| format!("AARC_CONFIG_FILE line {}: expected KEY=VALUE", n + 1))?;
+        let v = v.trim().trim_matches('"');
+        vars.insert(k.trim().to_string(), v.to_string());
+    }
+    Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = Config::from_map(&vars(&[])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.max_body_bytes, 1 << 20);
+        assert_eq!(c.default_action, RetentionAction::Hide);
+        assert_eq!(c.default_grace.to_string(), "30d");
+        assert_eq!(c.default_review, ReviewMode::Required);
+        assert!(c.verify && c.reconciler);
+        assert_eq!(c.forge_jwks_url, DEFAULT_JWKS_URL);
+    }
+
+    #[test]
+    fn app_ids_are_normalised_and_tokens_named() {
+        let c = Config::from_map(&vars(&[
+            ("AARC_FORGE_APP_IDS", "ari:cloud:ecosystem::app/abc, def"),
+            ("AARC_OPERATOR_TOKENS", "alice:t1,bob:t2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.forge_app_ids, vec!["abc", "def"]);
+        assert_eq!(c.operator_tokens[1].name, "bob");
+    }
+
+    #[test]
+    fn bad_values_are_named_without_leaking_secrets() {
+        let err =
+            Config::from_map(&vars(&[("AARC_OPERATOR_TOKENS", "no-colon-secret")])).unwrap_err();
+        assert!(err.contains("AARC_OPERATOR_TOKENS") && !err.contains("no-colon-secret"));
+        assert!(Config::from_map(&vars(&[("AARC_DEFAULT_GRACE", "soon")])).is_err());
+        assert!(Config::from_map(&vars(&[("AARC_VERIFY", "maybe")])).is_err());
+        assert!(Config::from_map(&vars(&[("AARC_TYPO", "1")])).is_err());
+    }
+
+    #[test]
+    fn env_file_lines_are_parsed() {
+        let v =
+            parse_env_file("# comment\nAARC_LISTEN=0.0.0.0:9\n\nAARC_VERIFY=\"off\"\n").unwrap();
+        assert_eq!(v["AARC_LISTEN"], "0.0.0.0:9");
+        assert_eq!(v["AARC_VERIFY"], "off");
+        assert!(parse_env_file("garbage").is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! Operator routes for tenants: `PUT /admin/tenants/{clientKey}` (upsert),
+//! `GET /admin/tenants`, `DELETE /admin/tenants/{clientKey}`.
+
+use actix_web::{web, HttpResponse};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{operator::Operator, AppState};
+use crate::domain::{ClientKey, CloudId};
+use crate::store::tenants::{self, ConnectRegistration};
+use crate::Error;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantBody {
+    #[serde(alias = "shared_secret")]
+    shared_secret: String,
+    #[serde(alias = "base_url")]
+    base_url: String,
+    #[serde(alias = "cloud_id")]
+    cloud_id: String,
+    /// Connect lifecycle payloads repeat the key; if present it must agree.
+    #[serde(default, alias = "client_key")]
+    client_key: Option<String>,
+}
+
+/// Parses an operator's tenant fields into a registration, or says what is wrong.
+pub fn registration(
+    client_key: &str,
+    shared_secret: &str,
+    base_url: &str,
+    cloud_id: &str,
+) -> Result<ConnectRegistration, Error> {
+    let client_key = ClientKey::parse(client_key).map_err(Error::InvalidRequest)?;
+    if shared_secret.len() < 8 {
+        return Err(Error::invalid("sharedSecret must be at least 8 characters"));
+    }
+    let base_url = url::Url::parse(base_url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| Error::invalid(format!("baseUrl {base_url:?} is not an http(s) URL")))?;
+    Ok(ConnectRegistration {
+        client_key,
+        shared_secret: SecretString::from(shared_secret.to_string()),
+        base_url,
+        cloud_id: CloudId::parse(cloud_id).map_err(Error::InvalidRequest)?,
+    })
+}
+
+#[tracing::instrument(skip_all, fields(operator = %operator.name, client_key = %path))]
+pub async fn put_tenant(
+    operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Error> {
+    let body: TenantBody = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid(format!("the tenant body is invalid: {e}")))?;
+    if body
+        .client_key
+        .as_deref()
+        .is_some_and(|k| k != path.as_str())
+    {
+        return Err(Error::invalid(
+            "clientKey in the body differs from the one in the path",
+        ));
+    }
+    let reg = registration(&path, &body.shared_secret, &body.base_url, &body.cloud_id)?;
+    let (tenant, created) = tenants::upsert_connect(&state.pool, &reg).await?;
+    tracing::info!(created, "tenant registered");
+    let view = serde_json::json!({
+        "kind": "connect", "clientKey": tenant.key, "cloudId": tenant.cloud_id,
+        "baseUrl": tenant.base_url, "installed": tenant.installed,
+    });
+    Ok(if created {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+pub async fn list_tenants(_: Operator, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+    let tenants = tenants::list(&state.pool).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "tenants": tenants })))
+}
+
+pub async fn delete_tenant(
+    operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    if tenants::remove_connect(&state.pool, &path).await? {
+        tracing::info!(operator = %operator.name, client_key = %path, "tenant removed");
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(Error::NotFound(format!(
+            "no Connect tenant with clientKey {:?}",
+            path.as_str()
+        )))
+    }
+}

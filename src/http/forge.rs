@@ -1,0 +1,42 @@
+//! `POST /forge/scheduled`: a Forge scheduled trigger pointed here keeps fresh
+//! app system tokens coming. Any body; the token is what matters.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{webhook::read_body, AppState};
+use crate::ingest::auth::{self, Authenticated, RequestAuth};
+use crate::store;
+use crate::Error;
+
+pub async fn scheduled(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Error> {
+    read_body(&req, payload, state.config.max_body_bytes).await?;
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    let authorization = header("authorization");
+    if !authorization.is_some_and(|a| a.trim_start().to_ascii_lowercase().starts_with("bearer ")) {
+        return Err(Error::unauthorized(
+            "this route takes a Forge invocation token: Authorization: Bearer <token>",
+        ));
+    }
+    let request = RequestAuth {
+        method: req.method().as_str(),
+        path: req.path(),
+        query: req.query_string(),
+        authorization,
+        system_token: header("x-forge-oauth-system"),
+    };
+    let Authenticated::Forge(installation) =
+        auth::authenticate(&state.pool, &state.forge, &request).await?
+    else {
+        return Err(Error::unauthorized(
+            "this route takes a Forge invocation token",
+        ));
+    };
+    let mut tx = state.pool.begin().await?;
+    store::tenants::upsert_forge(&mut tx, &installation).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({})))
+}

@@ -1,0 +1,18 @@
+use actix_web::{web, HttpResponse};
+
+use super::AppState;
+use crate::Error;
+
+/// The process is up.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// The database answers; otherwise 503 so load balancers route elsewhere.
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+    sqlx::query("SELECT 1")
+        .execute(&state.pool)
+        .await
+        .map_err(|e| Error::Unavailable(format!("database unreachable: {e}")))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}

@@ -1,0 +1,82 @@
+//! Bearer-token extractors. Tokens are compared in constant time so that
+//! response timing says nothing about how much of a guess was right.
+
+use std::future::{ready, Ready};
+
+use actix_web::{web, FromRequest, HttpRequest};
+use secrecy::ExposeSecret;
+
+use super::AppState;
+use crate::config::NamedToken;
+use crate::Error;
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get("authorization")?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// The name of the token that matches, if any (all are checked).
+pub fn match_token<'a>(tokens: &'a [NamedToken], presented: &str) -> Option<&'a str> {
+    let mut found = None;
+    for t in tokens {
+        if constant_time_eq(t.token.expose_secret().as_bytes(), presented.as_bytes()) {
+            found = Some(t.name.as_str());
+        }
+    }
+    found
+}
+
+/// An authenticated operator; its `name` is what audit records show.
+pub struct Operator {
+    pub name: String,
+}
+
+impl FromRequest for Operator {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let result = (|| {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| Error::Internal("application state missing".into()))?;
+            let token = bearer(req).ok_or_else(|| {
+                Error::unauthorized("an operator token is required: Authorization: Bearer <token>")
+            })?;
+            let name = match_token(&state.config.operator_tokens, token)
+                .ok_or_else(|| Error::unauthorized("the bearer token is not an operator token"))?;
+            Ok(Operator {
+                name: name.to_string(),
+            })
+        })();
+        ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    #[test]
+    fn matches_only_the_exact_token() {
+        let tokens = vec![NamedToken {
+            name: "alice".into(),
+            token: SecretString::from("s3cret".to_string()),
+        }];
+        assert_eq!(match_token(&tokens, "s3cret"), Some("alice"));
+        assert_eq!(match_token(&tokens, "s3cre"), None);
+        assert_eq!(match_token(&tokens, "s3cret!"), None);
+        assert_eq!(match_token(&tokens, ""), None);
+    }
+}

@@ -1,0 +1,101 @@
+//! Atlassian Connect's query string hash: the SHA-256 of a canonical form of
+//! the request (`METHOD&path&sorted-query`), which binds a JWT to one request.
+//! Shared by the receiver (checking) and the verification client (signing).
+
+use sha2::{Digest, Sha256};
+
+/// Bytes that stay as they are; everything else is percent-encoded (RFC 3986
+/// unreserved set; note that a space becomes `%20`, never `+`).
+fn encode(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Form decoding, as Atlassian does it: `+` is a space, then percent-decoding.
+fn decode(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn canonical_path(path: &str) -> String {
+    let mut path = if path.is_empty() { "/" } else { path }.to_string();
+    if path.len() > 1 && path.ends_with('/') {
+        path.pop();
+    }
+    if !path.starts_with('/') {
+        path.insert(0, '/');
+    }
+    path.replace('&', "%26")
+}
+
+/// The canonical query: `jwt` left out, keys sorted, repeated keys' values
+/// sorted and joined with commas, everything percent-encoded.
+fn canonical_query(query: &str) -> String {
+    let mut params: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode(k);
+        if key == "jwt" {
+            continue;
+        }
+        params
+            .entry(encode(&key))
+            .or_default()
+            .push(encode(&decode(v)));
+    }
+    params
+        .into_iter()
+        .map(|(k, mut values)| {
+            values.sort();
+            format!("{k}={}", values.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `METHOD&canonical-path&canonical-query`.
+pub fn canonical_request(method: &str, path: &str, query: &str) -> String {
+    format!(
+        "{}&{}&{}",
+        method.to_ascii_uppercase(),
+        canonical_path(path),
+        canonical_query(query)
+    )
+}
+
+/// The hex SHA-256 of the canonical request: the `qsh` claim.
+pub fn qsh(method: &str, path: &str, query: &str) -> String {
+    hex::encode(Sha256::digest(
+        canonical_request(method, path, query).as_bytes(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_query_ends_with_ampersand() {
+        assert_eq!(
+            canonical_request("post", "/webhooks/atlassian", ""),
+            "POST&/webhooks/atlassian&"
+        );
+    }
+
+    #[test]
+    fn jwt_is_excluded_and_values_sorted() {
+        assert_eq!(
+            canonical_query("jwt=abc&b=2&a=z&a=y"),
+            "a=y,z&b=2".to_string()
+        );
+    }
+}

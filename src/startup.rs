@@ -1,0 +1,135 @@
+//! Building and running the service: database (given or self-managed),
+//! migrations, HTTP server on an injected listener, graceful shutdown.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpMessage, HttpServer};
+use secrecy::SecretString;
+use sqlx::PgPool;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::ingest::auth::{forge::ForgeVerifier, jwks::JwksCache};
+use crate::localdb::LocalDb;
+use crate::{store, Error};
+
+/// The database to use: `DATABASE_URL`, or the local cluster (started if needed).
+pub async fn database_url(config: &Config) -> Result<(SecretString, Option<LocalDb>), Error> {
+    match &config.database_url {
+        Some(url) => Ok((url.clone(), None)),
+        None => {
+            let db = LocalDb::ensure(&config.data_dir)
+                .await
+                .map_err(Error::Internal)?;
+            tracing::info!(url = %db.url(), started = db.started_here, "using the local PostgreSQL cluster");
+            Ok((SecretString::from(db.url()), Some(db)))
+        }
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pool: PgPool,
+    local_db: Option<LocalDb>,
+}
+
+impl Application {
+    /// Binds `AARC_LISTEN` and builds everything.
+    pub async fn build(config: Config) -> Result<Self, Error> {
+        let listener = TcpListener::bind(&config.listen)
+            .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.listen)))?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Builds on a listener the caller owns (tests bind port 0).
+    pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<Self, Error> {
+        let (url, local_db) = database_url(&config).await?;
+        let pool = store::pool(&url, config.db_pool_size, "aarc")?;
+        if config.migrate_on_start {
+            store::migrate(&pool).await?;
+        }
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .port();
+        let forge = ForgeVerifier::new(
+            JwksCache::new(config.forge_jwks_url.clone(), config.jwks_refetch_cooldown),
+            config.forge_app_ids.clone(),
+        );
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            config: Arc::new(config),
+            forge,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap_fn(|req, srv| {
+                    use actix_web::dev::Service;
+                    let request_id = req.extensions().get::<RequestId>().copied();
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        if let Some(id) = request_id {
+                            if let Ok(value) = id.to_string().parse() {
+                                res.headers_mut().insert(
+                                    actix_web::http::header::HeaderName::from_static(
+                                        "x-request-id",
+                                    ),
+                                    value,
+                                );
+                            }
+                        }
+                        Ok(res)
+                    }
+                })
+                .wrap(TracingLogger::default())
+                .configure(http::routes)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(Error::NotFound("no such route".into()))
+                }))
+        })
+        // In-flight requests get this long to finish after SIGTERM/SIGINT.
+        .shutdown_timeout(30)
+        .listen(listener)
+        .map_err(|e| Error::Internal(format!("cannot start the HTTP server: {e}")))?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            pool,
+            local_db,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT, then lets requests finish, closes the
+    /// pool and stops the local cluster if this process started it.
+    pub async fn run_until_stopped(self) -> Result<(), Error> {
+        let result = self
+            .server
+            .await
+            .map_err(|e| Error::Internal(format!("HTTP server failed: {e}")));
+        self.pool.close().await;
+        if let Some(db) = self.local_db.filter(|db| db.started_here) {
+            tracing::info!("stopping the local PostgreSQL cluster");
+            db.stop().await.map_err(Error::Internal)?;
+        }
+        result
+    }
+}

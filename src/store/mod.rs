@@ -1,0 +1,61 @@
+//! Postgres access, one file per table family. Functions take a pool or a
+//! transaction and speak in `domain` types.
+
+pub mod inbox;
+pub mod tenants;
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::Error;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A lazily connecting pool: the process starts even when the database is
+/// down, and requests then get 503 instead of the process exiting.
+pub fn pool(url: &secrecy::SecretString, size: u32, app_name: &str) -> Result<PgPool, Error> {
+    let options: PgConnectOptions = url
+        .expose_secret()
+        .parse()
+        .map_err(|e| Error::Internal(format!("DATABASE_URL is not a PostgreSQL URL: {e}")))?;
+    let options = options
+        .application_name(app_name)
+        // A stuck query must not hold a webhook past Atlassian's timeout.
+        .options([("statement_timeout", "15s"), ("lock_timeout", "10s")]);
+    Ok(PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy_with(options))
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Errors that mean "the database is not reachable right now" rather than
+/// "this statement is wrong": callers answer 503 and the sender retries.
+pub fn is_connection_error(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P: operator intervention (shutdown,
+            // terminated backend); 53: insufficient resources; 40001/40P01:
+            // serialization failure / deadlock, safe to retry.
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || code.starts_with("53")
+                || code == "40001"
+                || code == "40P01"
+        }),
+        _ => false,
+    }
+}

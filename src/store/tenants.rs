@@ -1,0 +1,195 @@
+//! The `tenants` table: Connect tenants registered by operators, Forge
+//! installations registered by their first verified invocation token.
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::domain::{ClientKey, CloudId, ForgeInstallation, Tenant, TenantKind};
+use crate::Error;
+
+const TENANT_COLUMNS: &str = "id, kind, tenant_key, cloud_id, base_url, shared_secret, installed";
+
+fn tenant_from_row(row: &sqlx::postgres::PgRow) -> Result<Tenant, Error> {
+    let kind = match row.try_get::<&str, _>("kind")? {
+        "forge" => TenantKind::Forge,
+        _ => TenantKind::Connect,
+    };
+    let cloud_id: String = row.try_get("cloud_id")?;
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        kind,
+        key: row.try_get("tenant_key")?,
+        cloud_id: CloudId::parse(&cloud_id).map_err(Error::Internal)?,
+        base_url: row.try_get("base_url")?,
+        shared_secret: row
+            .try_get::<Option<String>, _>("shared_secret")?
+            .map(SecretString::from),
+        installed: row.try_get("installed")?,
+    })
+}
+
+/// What an operator supplies for a Connect tenant.
+pub struct ConnectRegistration {
+    pub client_key: ClientKey,
+    pub shared_secret: SecretString,
+    pub base_url: url::Url,
+    pub cloud_id: CloudId,
+}
+
+/// Inserts or replaces a Connect tenant; returns it and whether it is new.
+/// Re-adding a removed tenant installs it again.
+pub async fn upsert_connect(
+    pool: &PgPool,
+    reg: &ConnectRegistration,
+) -> Result<(Tenant, bool), Error> {
+    let row = sqlx::query(&format!(
+        "INSERT INTO tenants (id, kind, tenant_key, cloud_id, base_url, site_url, shared_secret)
+         VALUES ($1, 'connect', $2, $3, $4, $5, $6)
+         ON CONFLICT ON CONSTRAINT tenants_kind_key DO UPDATE SET
+            cloud_id = EXCLUDED.cloud_id, base_url = EXCLUDED.base_url,
+            site_url = EXCLUDED.site_url, shared_secret = EXCLUDED.shared_secret,
+            installed = true, updated_at = now()
+         RETURNING {TENANT_COLUMNS}, (xmax = 0) AS inserted"
+    ))
+    .bind(uuid::Uuid::new_v4())
+    .bind(reg.client_key.as_str())
+    .bind(reg.cloud_id.as_str())
+    .bind(reg.base_url.as_str().trim_end_matches('/'))
+    .bind(reg.base_url.origin().ascii_serialization())
+    .bind(reg.shared_secret.expose_secret())
+    .fetch_one(pool)
+    .await?;
+    Ok((tenant_from_row(&row)?, row.try_get("inserted")?))
+}
+
+pub async fn find_connect(pool: &PgPool, client_key: &str) -> Result<Option<Tenant>, Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {TENANT_COLUMNS} FROM tenants WHERE kind = 'connect' AND tenant_key = $1"
+    ))
+    .bind(client_key)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(tenant_from_row).transpose()
+}
+
+/// The site URL recorded for a tenant (Connect: its baseUrl's origin).
+pub async fn site_url(
+    conn: &mut PgConnection,
+    tenant_id: uuid::Uuid,
+) -> Result<Option<String>, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT site_url FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(conn)
+            .await?
+            .flatten(),
+    )
+}
+
+/// Registers a Forge installation or refreshes what we know of it. The app
+/// system token is replaced only by one that expires later (the newest).
+pub async fn upsert_forge(
+    conn: &mut PgConnection,
+    inst: &ForgeInstallation,
+) -> Result<Tenant, Error> {
+    let (token, expires) = match &inst.system_token {
+        Some((t, e)) => (Some(t.expose_secret().to_string()), Some(*e)),
+        None => (None, None),
+    };
+    let row = sqlx::query(&format!(
+        "INSERT INTO tenants (id, kind, tenant_key, cloud_id, base_url, site_url, app_id,
+                              system_token, system_token_expires_at)
+         VALUES ($1, 'forge', $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT ON CONSTRAINT tenants_kind_key DO UPDATE SET
+            cloud_id = EXCLUDED.cloud_id,
+            base_url = COALESCE(EXCLUDED.base_url, tenants.base_url),
+            site_url = COALESCE(EXCLUDED.site_url, tenants.site_url),
+            app_id = EXCLUDED.app_id,
+            system_token = CASE WHEN EXCLUDED.system_token_expires_at >=
+                    COALESCE(tenants.system_token_expires_at, '-infinity')
+                THEN EXCLUDED.system_token ELSE tenants.system_token END,
+            system_token_expires_at = GREATEST(EXCLUDED.system_token_expires_at,
+                                               tenants.system_token_expires_at),
+            updated_at = now()
+         RETURNING {TENANT_COLUMNS}"
+    ))
+    .bind(uuid::Uuid::new_v4())
+    .bind(&inst.installation_id)
+    .bind(inst.cloud_id.as_str())
+    .bind(inst.api_base_url.as_deref())
+    .bind(
+        inst.site_url
+            .as_ref()
+            .map(|u| u.origin().ascii_serialization()),
+    )
+    .bind(&inst.app_id)
+    .bind(token)
+    .bind(expires)
+    .fetch_one(conn)
+    .await?;
+    tenant_from_row(&row)
+}
+
+pub async fn set_installed(
+    conn: &mut PgConnection,
+    tenant_id: uuid::Uuid,
+    installed: bool,
+) -> Result<(), Error> {
+    sqlx::query("UPDATE tenants SET installed = $2, updated_at = now() WHERE id = $1")
+        .bind(tenant_id)
+        .bind(installed)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Retires a Connect tenant: its records stay, its events are refused.
+pub async fn remove_connect(pool: &PgPool, client_key: &str) -> Result<bool, Error> {
+    let done = sqlx::query(
+        "UPDATE tenants SET installed = false, updated_at = now()
+         WHERE kind = 'connect' AND tenant_key = $1",
+    )
+    .bind(client_key)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// A tenant as listings show it: never its secrets.
+#[derive(Debug, serde::Serialize)]
+pub struct TenantListing {
+    pub kind: String,
+    pub key: String,
+    #[serde(rename = "cloudId")]
+    pub cloud_id: String,
+    #[serde(rename = "baseUrl")]
+    pub base_url: Option<String>,
+    pub installed: bool,
+    #[serde(rename = "systemTokenExpiresAt")]
+    pub system_token_expires_at: Option<DateTime<Utc>>,
+    #[serde(rename = "updatedAt")]
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn list(pool: &PgPool) -> Result<Vec<TenantListing>, Error> {
+    let rows = sqlx::query(
+        "SELECT kind, tenant_key, cloud_id, base_url, installed, system_token_expires_at, updated_at
+         FROM tenants ORDER BY kind, tenant_key",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TenantListing {
+                kind: r.try_get("kind")?,
+                key: r.try_get("tenant_key")?,
+                cloud_id: r.try_get("cloud_id")?,
+                base_url: r.try_get("base_url")?,
+                installed: r.try_get("installed")?,
+                system_token_expires_at: r.try_get("system_token_expires_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}
