@@ -1,0 +1,209 @@
+//! Nothing acknowledged is lost: database connections killed mid-stream,
+//! concurrent redeliveries, and a SIGTERM under load.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// Every acknowledged event id is in the inbox exactly once, with its object blocked.
+async fn assert_all_committed(app_pool: &sqlx::PgPool, cloud_id: &str, acked: &HashSet<String>) {
+    let stored: Vec<String> = sqlx::query_scalar("SELECT event_id FROM inbox_events WHERE cloud_id = $1")
+        .bind(cloud_id)
+        .fetch_all(app_pool)
+        .await
+        .unwrap();
+    let stored_set: HashSet<String> = stored.iter().cloned().collect();
+    assert_eq!(stored.len(), stored_set.len(), "no event is stored twice");
+    let lost: Vec<_> = acked.difference(&stored_set).collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    let blocked: Vec<String> = sqlx::query_scalar("SELECT object_id FROM blocked_objects WHERE cloud_id = $1")
+        .bind(cloud_id)
+        .fetch_all(app_pool)
+        .await
+        .unwrap();
+    let blocked: HashSet<String> = blocked.into_iter().collect();
+    for id in acked {
+        assert!(blocked.contains(id), "event {id} acknowledged but its object is not blocked");
+    }
+}
+
+#[tokio::test]
+async fn no_2xx_is_given_for_an_event_lost_when_connections_are_killed() {
+    let app = spawn_app().await;
+    let t = Arc::new(app.connect_tenant().await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let killed = Arc::new(AtomicUsize::new(0));
+    // The killer terminates aarc's backends (application_name 'aarc') again and again.
+    let killer = {
+        let (stop, killed, pool) = (stop.clone(), killed.clone(), app.pool.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+                     WHERE datname = current_database() AND application_name = 'aarc'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0);
+                killed.fetch_add(n as usize, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+            }
+        })
+    };
+    let mut senders = Vec::new();
+    for worker in 0..8 {
+        let (client, url, t) = (app.client.clone(), app.url(WEBHOOK), t.clone());
+        senders.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            for i in 0..40 {
+                let id = format!("{worker}-{i}");
+                let mut event = v2_objects_event(&t.cloud_id, &[&id]);
+                event["id"] = Value::String(id.clone());
+                let res = client
+                    .post(&url)
+                    .header("Authorization", format!("JWT {}", t.jwt("")))
+                    .header("Content-Type", "application/cloudevents+json")
+                    .body(event.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                results.push((id, event, res.status().as_u16()));
+            }
+            results
+        }));
+    }
+    let mut results = Vec::new();
+    for s in senders {
+        results.extend(s.await.unwrap());
+    }
+    stop.store(true, Ordering::SeqCst);
+    killer.await.unwrap();
+    assert!(killed.load(Ordering::SeqCst) > 0, "the test killed no connection");
+    for (_, _, status) in &results {
+        assert!(matches!(status, 200 | 202 | 503), "unexpected status {status}");
+    }
+    let acked: HashSet<String> = results.iter().filter(|r| r.2 < 300).map(|r| r.0.clone()).collect();
+    assert_all_committed(&app.pool, &t.cloud_id, &acked).await;
+    // Atlassian retries what was refused; after that everything is there once.
+    for (_, event, status) in results.iter().filter(|r| r.2 >= 300) {
+        let res = app.post_structured(&t, event).await;
+        assert!(res.status().is_success(), "retry of a {status} failed: {}", res.status());
+    }
+    let all: HashSet<String> = results.iter().map(|r| r.0.clone()).collect();
+    assert_all_committed(&app.pool, &t.cloud_id, &all).await;
+    assert_eq!(app.inbox_count(&t.cloud_id).await, 320);
+}
+
+#[tokio::test]
+async fn the_same_event_sent_by_many_clients_at_once_is_applied_exactly_once() {
+    let app = spawn_app().await;
+    let t = Arc::new(app.connect_tenant().await);
+    let event = Arc::new(v2_objects_event(&t.cloud_id, &["1", "2", "3"]));
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (client, url, t, event) = (app.client.clone(), app.url(WEBHOOK), t.clone(), event.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = client
+                .post(&url)
+                .header("Authorization", format!("JWT {}", t.jwt("")))
+                .header("Content-Type", "application/cloudevents+json")
+                .body(event.to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap();
+            (status, body["events"][0]["status"].as_str().unwrap_or("").to_string())
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let applied = outcomes.iter().filter(|o| o.1 == "applied").count();
+    let duplicates = outcomes.iter().filter(|o| o.1 == "duplicate").count();
+    assert_eq!(applied, 1, "{outcomes:?}");
+    assert_eq!(duplicates, 31);
+    assert!(outcomes.iter().all(|o| (o.0 == 202) == (o.1 == "applied")));
+    assert_eq!(app.inbox_count(&t.cloud_id).await, 1);
+    assert_eq!(app.blocked_count(&t.cloud_id).await, 3);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn sigterm_lets_requests_in_flight_finish_and_loses_nothing_acknowledged() {
+    let db_url = fresh_database().await;
+    let t = ConnectTenant::new();
+    let add = std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
+        .args(["tenants", "add", "--client-key", &t.client_key, "--shared-secret", &t.secret,
+               "--base-url", &t.base_url, "--cloud-id", &t.cloud_id])
+        .env("DATABASE_URL", &db_url)
+        .output()
+        .unwrap();
+    assert!(add.status.success());
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
+        .arg("serve")
+        .env("DATABASE_URL", &db_url)
+        .env("AARC_LISTEN", format!("127.0.0.1:{port}"))
+        .env("AARC_RECONCILER", "off")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let t = Arc::new(t);
+    let mut senders = Vec::new();
+    for worker in 0..4 {
+        let (client, base, t) = (client.clone(), base.clone(), t.clone());
+        senders.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..200 {
+                let id = format!("{worker}-{i}");
+                let mut event = v2_objects_event(&t.cloud_id, &[&id]);
+                event["id"] = Value::String(id.clone());
+                let sent = client
+                    .post(format!("{base}{WEBHOOK}"))
+                    .header("Authorization", format!("JWT {}", t.jwt("")))
+                    .header("Content-Type", "application/cloudevents+json")
+                    .body(event.to_string())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(res) if res.status().is_success() => acked.push(id),
+                    Ok(_) => {}
+                    Err(_) => break, // the server has stopped accepting
+                }
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(40), child.wait())
+        .await
+        .expect("aarc stops within its shutdown timeout")
+        .unwrap();
+    assert!(status.success(), "aarc exits cleanly on SIGTERM: {status}");
+    let mut acked = HashSet::new();
+    for s in senders {
+        acked.extend(s.await.unwrap());
+    }
+    assert!(!acked.is_empty());
+    let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
+    assert_all_committed(&pool, &t.cloud_id, &acked).await;
+}

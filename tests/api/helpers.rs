@@ -1,0 +1,311 @@
+//! `spawn_app()` and friends: a fresh database, aarc on a random port, a fake
+//! Forge key server, and token signing.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aarc::config::Config;
+use aarc::startup::Application;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+
+pub const FORGE_APP_ID: &str = "0b1d2c3e-4f50-4a6b-9c7d-8e9f0a1b2c3d";
+pub const OPERATOR_TOKEN: &str = "operator-token-for-tests";
+pub const SERVICE_TOKEN: &str = "service-token-for-tests";
+pub const WEBHOOK: &str = "/webhooks/atlassian";
+
+/// The server all test databases live on: `DATABASE_URL`'s, or the local cluster.
+async fn server_url() -> String {
+    static URL: OnceCell<String> = OnceCell::const_new();
+    URL.get_or_init(|| async {
+        let url = match std::env::var("DATABASE_URL") {
+            Ok(url) => url,
+            Err(_) => aarc::localdb::LocalDb::ensure(std::path::Path::new(".aarc"))
+                .await
+                .expect("the local PostgreSQL cluster starts")
+                .url(),
+        };
+        // Databases left by earlier runs are dropped before this run makes any.
+        let mut conn = PgConnection::connect(&url).await.expect("connect to the test server");
+        let stale: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'aarc\\_test\\_%'")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        for db in stale {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+        url
+    })
+    .await
+    .clone()
+}
+
+/// A new, migrated database; returns its URL.
+pub async fn fresh_database() -> String {
+    let server = server_url().await;
+    let name = format!("aarc_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&server).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path(&name);
+    let url = url.to_string();
+    let pool = PgPool::connect(&url).await.unwrap();
+    aarc::store::migrate(&pool).await.unwrap();
+    pool.close().await;
+    url
+}
+
+/// A fake Forge key server: serves whatever key set the test puts in it and
+/// counts how often it was asked.
+pub struct JwksServer {
+    pub url: String,
+    pub keys: Arc<Mutex<Vec<Value>>>,
+    pub fetches: Arc<AtomicUsize>,
+}
+
+pub fn test_jwk(n: u8) -> Value {
+    let text = std::fs::read_to_string(format!("tests/keys/forge-test-{n}.jwk.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn start_jwks_server(initial: Vec<Value>) -> JwksServer {
+    let keys = Arc::new(Mutex::new(initial));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (k, f) = (keys.clone(), fetches.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        let (k, f) = (k.clone(), f.clone());
+        App::new().route(
+            "/jwks.json",
+            web::get().to(move || {
+                let (k, f) = (k.clone(), f.clone());
+                async move {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    let keys = k.lock().unwrap().clone();
+                    HttpResponse::Ok().json(json!({ "keys": keys }))
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    JwksServer {
+        url: format!("http://127.0.0.1:{port}/jwks.json"),
+        keys,
+        fetches,
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub db_url: String,
+    pub jwks: JwksServer,
+    pub client: reqwest::Client,
+}
+
+pub fn base_vars(db_url: &str, jwks_url: &str) -> HashMap<String, String> {
+    [
+        ("DATABASE_URL", db_url),
+        ("AARC_FORGE_APP_IDS", &format!("ari:cloud:ecosystem::app/{FORGE_APP_ID}")),
+        ("AARC_FORGE_JWKS_URL", jwks_url),
+        ("AARC_OPERATOR_TOKENS", &format!("ops:{OPERATOR_TOKEN}")),
+        ("AARC_SERVICE_TOKENS", &format!("svc:{SERVICE_TOKEN}")),
+        ("AARC_DB_POOL_SIZE", "8"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts aarc on a random port against a fresh database; `tweak` may change
+/// the configuration before it is built.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let db_url = fresh_database().await;
+    let jwks = start_jwks_server(vec![test_jwk(1)]);
+    let mut config = Config::from_map(&base_vars(&db_url, &jwks.url)).unwrap();
+    config.jwks_refetch_cooldown = std::time::Duration::ZERO;
+    tweak(&mut config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::build_with_listener(config, listener).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let pool = PgPool::connect(&db_url).await.unwrap();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        pool,
+        db_url,
+        jwks,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// A Connect tenant registered through the admin route.
+pub struct ConnectTenant {
+    pub client_key: String,
+    pub secret: String,
+    pub cloud_id: String,
+    pub base_url: String,
+}
+
+impl ConnectTenant {
+    pub fn new() -> Self {
+        let n = uuid::Uuid::new_v4();
+        Self {
+            client_key: format!("client-{}", n.simple()),
+            secret: format!("secret-{}", uuid::Uuid::new_v4().simple()),
+            cloud_id: n.to_string(),
+            base_url: format!("https://site-{}.atlassian.net", &n.simple().to_string()[..8]),
+        }
+    }
+
+    /// A webhook JWT for `POST /webhooks/atlassian?query`.
+    pub fn jwt(&self, query: &str) -> String {
+        connect_jwt(&self.client_key, &self.secret, "POST", WEBHOOK, query, 180, None)
+    }
+}
+
+/// Signs a Connect JWT; `qsh` overrides the computed hash when given.
+pub fn connect_jwt(
+    iss: &str,
+    secret: &str,
+    method: &str,
+    path: &str,
+    query: &str,
+    expires_in: i64,
+    qsh: Option<&str>,
+) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let qsh = qsh
+        .map(str::to_string)
+        .unwrap_or_else(|| aarc::ingest::auth::qsh::qsh(method, path, query));
+    let claims = json!({"iss": iss, "iat": now - 5, "exp": now + expires_in, "qsh": qsh});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// Claims of a Forge Invocation Token for an installation on `cloud_id`.
+pub fn fit_claims(installation: &str, cloud_id: &str) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({
+        "iss": "forge/invocation-token",
+        "aud": format!("ari:cloud:ecosystem::app/{FORGE_APP_ID}"),
+        "iat": now - 5, "nbf": now - 5, "exp": now + 120,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "app": {
+            "id": format!("ari:cloud:ecosystem::app/{FORGE_APP_ID}"),
+            "installationId": installation,
+            "apiBaseUrl": format!("https://api.atlassian.com/ex/confluence/{cloud_id}"),
+            "installation": {"contexts": [{"cloudId": cloud_id, "product": "confluence"}]}
+        },
+        "context": {"cloudId": cloud_id}
+    })
+}
+
+/// Signs claims as Forge would, with test key `n` (kid `test-key-n`).
+pub fn sign_fit(claims: &Value, key: u8) -> String {
+    let pem = std::fs::read(format!("tests/keys/forge-test-{key}.pem")).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(format!("test-key-{key}"));
+    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap())
+        .unwrap()
+}
+
+pub fn new_forge_installation() -> (String, String) {
+    (
+        format!("ari:cloud:ecosystem::installation/{}", uuid::Uuid::new_v4()),
+        uuid::Uuid::new_v4().to_string(),
+    )
+}
+
+pub fn v2_objects_event(cloud_id: &str, ids: &[&str]) -> Value {
+    json!({
+        "specversion": "1.0", "id": uuid::Uuid::new_v4().to_string(),
+        "source": "atlassian.com/ecosystem", "time": "2026-11-20T08:08:08Z",
+        "type": "avi:ecosystem.app_policy:blocked:app_access_to_objects.v2",
+        "data": {"workspace": {"cloudId": cloud_id},
+                 "objects": [{"product": "confluence", "type": "page", "ids": ids}]}
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn register(&self, t: &ConnectTenant) {
+        let res = self
+            .client
+            .put(self.url(&format!("/admin/tenants/{}", t.client_key)))
+            .bearer_auth(OPERATOR_TOKEN)
+            .json(&json!({"sharedSecret": t.secret, "baseUrl": t.base_url, "cloudId": t.cloud_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    }
+
+    pub async fn connect_tenant(&self) -> ConnectTenant {
+        let t = ConnectTenant::new();
+        self.register(&t).await;
+        t
+    }
+
+    /// Posts a structured-mode event signed by a Connect tenant.
+    pub async fn post_structured(&self, t: &ConnectTenant, event: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(WEBHOOK))
+            .header("Authorization", format!("JWT {}", t.jwt("")))
+            .header("Content-Type", "application/cloudevents+json; charset=UTF-8")
+            .body(event.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn count(&self, sql: &str, cloud_id: &str) -> i64 {
+        sqlx::query_scalar(sql).bind(cloud_id).fetch_one(&self.pool).await.unwrap()
+    }
+
+    pub async fn inbox_count(&self, cloud_id: &str) -> i64 {
+        self.count("SELECT count(*) FROM inbox_events WHERE cloud_id = $1", cloud_id).await
+    }
+
+    pub async fn blocked_count(&self, cloud_id: &str) -> i64 {
+        self.count("SELECT count(*) FROM blocked_objects WHERE cloud_id = $1", cloud_id).await
+    }
+}
+
+/// Reads a problem+json answer, checking its shape.
+pub async fn problem(res: reqwest::Response, status: u16) -> Value {
+    assert_eq!(res.status().as_u16(), status);
+    let ct = res.headers()["content-type"].to_str().unwrap().to_string();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().unwrap().starts_with("urn:aarc:problem:"));
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+    body
+}

@@ -1,0 +1,375 @@
+//! One test per content mode, per event generation and per row of the
+//! contract's response table.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+async fn inbox_row(app: &TestApp, event_id: &str) -> (String, String, Value) {
+    sqlx::query_as("SELECT mode, status, raw FROM inbox_events WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn structured_v2_objects_are_committed_then_acknowledged_with_202() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let mut event = v2_objects_event(&t.cloud_id, &["12345", "23456"]);
+    event["data"]["objects"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"product": "Confluence", "type": "blogpost", "ids": ["777"]}));
+    let res = app.post_structured(&t, &event).await;
+    assert_eq!(res.status(), 202);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "accepted");
+    assert_eq!(body["events"][0], json!({"id": event["id"], "status": "applied"}));
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT product, object_type, object_id, state FROM blocked_objects
+         WHERE cloud_id = $1 ORDER BY object_id",
+    )
+    .bind(&t.cloud_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let expected = [("confluence", "page", "12345"), ("confluence", "page", "23456"), ("confluence", "blogpost", "777")];
+    assert_eq!(rows.len(), 3);
+    for (p, ty, id) in expected {
+        assert!(rows.iter().any(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str(), r.3.as_str()) == (p, ty, id, "blocked")));
+    }
+    let (mode, status, raw) = inbox_row(&app, event["id"].as_str().unwrap()).await;
+    assert_eq!((mode.as_str(), status.as_str()), ("structured", "applied"));
+    assert_eq!(raw, event);
+}
+
+#[tokio::test]
+async fn a_block_counts_from_the_earlier_of_event_time_and_receipt() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let mut later = v2_objects_event(&t.cloud_id, &["1"]);
+    later["time"] = json!("2026-11-22T00:00:00Z");
+    let mut earlier = v2_objects_event(&t.cloud_id, &["1"]);
+    earlier["time"] = json!("2026-11-01T00:00:00Z");
+    let mut future = v2_objects_event(&t.cloud_id, &["2"]);
+    future["time"] = json!("2999-01-01T00:00:00Z");
+    for e in [&later, &earlier, &future] {
+        assert_eq!(app.post_structured(&t, e).await.status(), 202);
+    }
+    let first: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "SELECT first_blocked_at FROM blocked_objects WHERE cloud_id = $1 AND object_id = '1'",
+    )
+    .bind(&t.cloud_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(first.to_rfc3339(), "2026-11-01T00:00:00+00:00", "out-of-order delivery keeps the earliest");
+    let future_first: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "SELECT first_blocked_at FROM blocked_objects WHERE cloud_id = $1 AND object_id = '2'",
+    )
+    .bind(&t.cloud_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(future_first <= chrono::Utc::now(), "a time in the future falls back to receipt");
+}
+
+#[tokio::test]
+async fn container_events_record_the_container_and_no_objects() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let event = json!({"specversion": "1.0", "id": uuid::Uuid::new_v4().to_string(),
+        "source": "atlassian.com/ecosystem", "time": "2026-11-20T08:08:08Z",
+        "type": "avi:ecosystem.app_policy:blocked:app_access_to_objects_in_container.v2",
+        "data": {"workspace": {"cloudId": t.cloud_id}, "container": {"product": "Jira", "id": "10001"}}});
+    assert_eq!(app.post_structured(&t, &event).await.status(), 202);
+    let containers: Vec<(String, String)> =
+        sqlx::query_as("SELECT product, container_id FROM blocked_containers WHERE cloud_id = $1")
+            .bind(&t.cloud_id)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(containers, vec![("jira".to_string(), "10001".to_string())]);
+    assert_eq!(app.blocked_count(&t.cloud_id).await, 0);
+}
+
+#[tokio::test]
+async fn v1_events_infer_products_and_bind_to_the_site_url() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let event = json!({"specversion": "1.0", "id": uuid::Uuid::new_v4().to_string(),
+        "source": "com.atlassian/ecosystem.app_policy", "time": "2026-11-20T08:08:08Z",
+        "type": "avi:ecosystem.app_policy:blocked:app_access_to_objects.v1",
+        "data": {"site": {"url": t.base_url},
+                 "blockedObjects": [{"type": "page", "id": "12345"}, {"type": "issue", "id": "10042"},
+                                    {"type": "gadget", "id": "9"}]}});
+    assert_eq!(app.post_structured(&t, &event).await.status(), 202);
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT product, object_id FROM blocked_objects WHERE cloud_id = $1 ORDER BY object_id",
+    )
+    .bind(&t.cloud_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("jira".to_string(), "10042".to_string()),
+            ("confluence".to_string(), "12345".to_string()),
+            ("unknown".to_string(), "9".to_string())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn binary_mode_takes_percent_encoded_attributes_from_headers() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let data = json!({"workspace": {"cloudId": t.cloud_id},
+                      "objects": [{"product": "jira", "type": "issue", "ids": ["10042"]}]});
+    let res = app
+        .client
+        .post(app.url(WEBHOOK))
+        .header("Authorization", format!("JWT {}", t.jwt("")))
+        .header("Content-Type", "application/json")
+        .header("ce-specversion", "1.0")
+        .header("ce-id", &id)
+        .header("ce-source", "atlassian.com%2Fecosystem")
+        .header("ce-type", "avi:ecosystem.app_policy:blocked:app_access_to_objects.v2")
+        .header("ce-time", "2026-11-20T08%3A08%3A08Z")
+        .body(data.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let (mode, _, raw) = inbox_row(&app, &id).await;
+    assert_eq!(mode, "binary");
+    assert_eq!(raw["source"], "atlassian.com/ecosystem");
+    assert_eq!(raw["time"], "2026-11-20T08:08:08Z");
+    assert_eq!(raw["data"], data);
+    assert_eq!(app.blocked_count(&t.cloud_id).await, 1);
+}
+
+#[tokio::test]
+async fn batch_mode_applies_every_event_in_one_answer() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let events = vec![v2_objects_event(&t.cloud_id, &["1", "2"]), v2_objects_event(&t.cloud_id, &["3"])];
+    let res = app
+        .client
+        .post(app.url(WEBHOOK))
+        .header("Authorization", format!("JWT {}", t.jwt("")))
+        .header("Content-Type", "application/cloudevents-batch+json")
+        .body(Value::Array(events.clone()).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["events"].as_array().unwrap().len(), 2);
+    assert_eq!(app.blocked_count(&t.cloud_id).await, 3);
+    let (mode, ..) = inbox_row(&app, events[1]["id"].as_str().unwrap()).await;
+    assert_eq!(mode, "batch");
+}
+
+#[tokio::test]
+async fn a_batch_with_one_bad_event_changes_nothing() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let mut bad = v2_objects_event(&t.cloud_id, &["3"]);
+    bad["data"]["objects"][0]["ids"] = json!([3]);
+    let res = app
+        .client
+        .post(app.url(WEBHOOK))
+        .header("Authorization", format!("JWT {}", t.jwt("")))
+        .header("Content-Type", "application/cloudevents-batch+json")
+        .body(json!([v2_objects_event(&t.cloud_id, &["1"]), bad]).to_string())
+        .send()
+        .await
+        .unwrap();
+    let body = problem(res, 400).await;
+    assert!(body["detail"].as_str().unwrap().contains("batch element 1"), "{body}");
+    assert_eq!(app.inbox_count(&t.cloud_id).await, 0);
+    assert_eq!(app.blocked_count(&t.cloud_id).await, 0);
+}
+
+#[tokio::test]
+async fn plain_json_with_and_without_cloudevents_attributes() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let full = v2_objects_event(&t.cloud_id, &["1"]);
+    let mut bare = v2_objects_event(&t.cloud_id, &["2"]);
+    bare.as_object_mut().unwrap().remove("specversion");
+    bare.as_object_mut().unwrap().remove("source");
+    for event in [&full, &bare] {
+        let res = app
+            .client
+            .post(app.url(WEBHOOK))
+            .header("Authorization", format!("JWT {}", t.jwt("")))
+            .header("Content-Type", "application/json")
+            .body(event.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+    }
+    let (mode, _, raw) = inbox_row(&app, bare["id"].as_str().unwrap()).await;
+    assert_eq!(mode, "plain");
+    assert_eq!(raw["source"], "atlassian.com/ecosystem", "a missing source gets the generation's own");
+    assert_eq!(app.blocked_count(&t.cloud_id).await, 2);
+}
+
+#[tokio::test]
+async fn unknown_event_types_are_stored_as_ignored_and_change_no_blocks() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let event = json!({"specversion": "1.0", "id": uuid::Uuid::new_v4().to_string(),
+        "source": "atlassian.com/ecosystem", "type": "avi:ecosystem.app_policy:unblocked:everything.v9",
+        "data": {"anything": [1, 2, 3]}});
+    let res = app.post_structured(&t, &event).await;
+    assert_eq!(res.status(), 202);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["events"][0]["status"], "ignored");
+    let (_, status, raw) = inbox_row(&app, event["id"].as_str().unwrap()).await;
+    assert_eq!(status, "ignored");
+    assert_eq!(raw, event, "kept whole so it can be replayed");
+}
+
+#[tokio::test]
+async fn a_redelivered_event_gets_200_duplicate_and_applies_nothing_twice() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let event = v2_objects_event(&t.cloud_id, &["1", "2"]);
+    assert_eq!(app.post_structured(&t, &event).await.status(), 202);
+    let before: (chrono::DateTime<chrono::Utc>,) =
+        sqlx::query_as("SELECT max(updated_at) FROM blocked_objects WHERE cloud_id = $1")
+            .bind(&t.cloud_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let res = app.post_structured(&t, &event).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "duplicate");
+    assert_eq!(body["events"][0]["status"], "duplicate");
+    assert_eq!(app.inbox_count(&t.cloud_id).await, 1);
+    let after: (chrono::DateTime<chrono::Utc>,) =
+        sqlx::query_as("SELECT max(updated_at) FROM blocked_objects WHERE cloud_id = $1")
+            .bind(&t.cloud_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(before, after, "the duplicate touched no block row");
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400_with_a_precise_detail_and_change_nothing() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let mut wrong_type = v2_objects_event(&t.cloud_id, &["1"]);
+    wrong_type["data"]["objects"][0]["ids"] = json!("1");
+    let mut no_id = v2_objects_event(&t.cloud_id, &["1"]);
+    no_id.as_object_mut().unwrap().remove("id");
+    let mut old_spec = v2_objects_event(&t.cloud_id, &["1"]);
+    old_spec["specversion"] = json!("0.3");
+    let cases: Vec<(String, &str)> = vec![
+        ("{\"specversion\": ".to_string(), "not valid JSON"),
+        (wrong_type.to_string(), "data.objects[0].ids must be an array"),
+        (no_id.to_string(), "attribute id is required"),
+        (old_spec.to_string(), "specversion"),
+    ];
+    for (body, expected) in cases {
+        let res = app
+            .client
+            .post(app.url(WEBHOOK))
+            .header("Authorization", format!("JWT {}", t.jwt("")))
+            .header("Content-Type", "application/cloudevents+json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let p = problem(res, 400).await;
+        assert!(p["detail"].as_str().unwrap().contains(expected), "{p}");
+    }
+    assert_eq!(app.inbox_count(&t.cloud_id).await, 0);
+}
+
+#[tokio::test]
+async fn missing_credentials_get_401() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let res = app
+        .client
+        .post(app.url(WEBHOOK))
+        .header("Content-Type", "application/cloudevents+json")
+        .body(v2_objects_event(&t.cloud_id, &["1"]).to_string())
+        .send()
+        .await
+        .unwrap();
+    let p = problem(res, 401).await;
+    assert!(p["detail"].as_str().unwrap().contains("no credentials"));
+    assert_eq!(app.inbox_count(&t.cloud_id).await, 0);
+}
+
+#[tokio::test]
+async fn an_event_naming_another_tenants_site_gets_403_and_applies_nothing() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let other = app.connect_tenant().await;
+    let res = app.post_structured(&t, &v2_objects_event(&other.cloud_id, &["1"])).await;
+    let p = problem(res, 403).await;
+    assert!(p["detail"].as_str().unwrap().contains(&other.cloud_id));
+    let v1 = json!({"specversion": "1.0", "id": "v1-x", "source": "com.atlassian/ecosystem.app_policy",
+        "type": "avi:ecosystem.app_policy:blocked:app_access_to_objects.v1",
+        "data": {"site": {"url": other.base_url}, "blockedObjects": [{"type": "page", "id": "1"}]}});
+    problem(app.post_structured(&t, &v1).await, 403).await;
+    for site in [&t.cloud_id, &other.cloud_id] {
+        assert_eq!(app.inbox_count(site).await, 0);
+        assert_eq!(app.blocked_count(site).await, 0);
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413() {
+    let app = spawn_app_with(|c| c.max_body_bytes = 4096).await;
+    let t = app.connect_tenant().await;
+    let ids: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let res = app.post_structured(&t, &v2_objects_event(&t.cloud_id, &ids)).await;
+    problem(res, 413).await;
+    // Also when the length is not declared up front (chunked upload).
+    let body = v2_objects_event(&t.cloud_id, &ids).to_string().into_bytes();
+    let stream = futures_util::stream::iter(body.chunks(1000).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+    let res = app
+        .client
+        .post(app.url(WEBHOOK))
+        .header("Authorization", format!("JWT {}", t.jwt("")))
+        .header("Content-Type", "application/cloudevents+json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    problem(res, 413).await;
+    assert_eq!(app.inbox_count(&t.cloud_id).await, 0);
+}
+
+#[tokio::test]
+async fn other_content_types_get_415() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    for ct in [Some("text/plain"), Some("application/xml"), None] {
+        let mut req = app
+            .client
+            .post(app.url(WEBHOOK))
+            .header("Authorization", format!("JWT {}", t.jwt("")))
+            .body(v2_objects_event(&t.cloud_id, &["1"]).to_string());
+        if let Some(ct) = ct {
+            req = req.header("Content-Type", ct);
+        }
+        problem(req.send().await.unwrap(), 415).await;
+    }
+    assert_eq!(app.inbox_count(&t.cloud_id).await, 0);
+}
