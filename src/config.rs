@@ -377,3 +377,26 @@ mod tests {
         assert!(parse_env_file("garbage").is_err());
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    use super::VARIABLES;
+
+    /// The README's configuration table is the documentation users read; it
+    /// must name every variable aarc reads, with its default.
+    #[test]
+    fn the_readme_documents_every_variable_with_its_default() {
+        let readme = include_str!("../README.md");
+        for (name, default, ..) in VARIABLES {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("README has no row for {name}"));
+            let shown = default.trim_start_matches('(').trim_end_matches(')');
+            assert!(
+                row.contains(shown),
+                "README row for {name} does not show default {default}: {row}"
+            );
+        }
+    }
+}

@@ -58,7 +58,7 @@ mod tests {
         ] {
             let d = HumanDuration::parse(text).unwrap();
             assert_eq!(d.as_duration().as_secs(), secs);
-            assert_eq!(d.to_string(), text.replace("90s", "90s"));
+            assert_eq!(d.to_string(), text);
         }
     }
 

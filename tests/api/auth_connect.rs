@@ -2,7 +2,12 @@
 
 use crate::helpers::*;
 
-async fn post_with(app: &TestApp, t: &ConnectTenant, auth: Option<String>, query: &str) -> reqwest::Response {
+async fn post_with(
+    app: &TestApp,
+    t: &ConnectTenant,
+    auth: Option<String>,
+    query: &str,
+) -> reqwest::Response {
     let mut req = app
         .client
         .post(format!("{}{WEBHOOK}{query}", app.address))
@@ -14,7 +19,13 @@ async fn post_with(app: &TestApp, t: &ConnectTenant, auth: Option<String>, query
     req.send().await.unwrap()
 }
 
-async fn refused(app: &TestApp, t: &ConnectTenant, auth: Option<String>, query: &str, expected: &str) {
+async fn refused(
+    app: &TestApp,
+    t: &ConnectTenant,
+    auth: Option<String>,
+    query: &str,
+    expected: &str,
+) {
     let p = problem(post_with(app, t, auth, query).await, 401).await;
     assert!(p["detail"].as_str().unwrap().contains(expected), "{p}");
     assert_eq!(app.inbox_count(&t.cloud_id).await, 0);
@@ -24,7 +35,12 @@ async fn refused(app: &TestApp, t: &ConnectTenant, auth: Option<String>, query: 
 async fn a_token_in_the_header_or_the_jwt_query_parameter_is_accepted() {
     let app = spawn_app().await;
     let t = app.connect_tenant().await;
-    assert_eq!(post_with(&app, &t, Some(format!("JWT {}", t.jwt(""))), "").await.status(), 202);
+    assert_eq!(
+        post_with(&app, &t, Some(format!("JWT {}", t.jwt(""))), "")
+            .await
+            .status(),
+        202
+    );
     // In the query the token signs the other parameters, never itself.
     let token = t.jwt("foo=bar%20baz");
     let res = post_with(&app, &t, None, &format!("?foo=bar%20baz&jwt={token}")).await;
@@ -45,18 +61,53 @@ async fn a_token_expired_within_the_leeway_is_still_accepted() {
     let app = spawn_app().await;
     let t = app.connect_tenant().await;
     let token = connect_jwt(&t.client_key, &t.secret, "POST", WEBHOOK, "", -30, None);
-    assert_eq!(post_with(&app, &t, Some(format!("JWT {token}")), "").await.status(), 202);
+    assert_eq!(
+        post_with(&app, &t, Some(format!("JWT {token}")), "")
+            .await
+            .status(),
+        202
+    );
 }
 
 #[tokio::test]
 async fn a_wrong_qsh_or_a_context_qsh_is_refused() {
     let app = spawn_app().await;
     let t = app.connect_tenant().await;
-    let other_path = connect_jwt(&t.client_key, &t.secret, "POST", "/somewhere/else", "", 60, None);
-    refused(&app, &t, Some(format!("JWT {other_path}")), "", "qsh does not match").await;
+    let other_path = connect_jwt(
+        &t.client_key,
+        &t.secret,
+        "POST",
+        "/somewhere/else",
+        "",
+        60,
+        None,
+    );
+    refused(
+        &app,
+        &t,
+        Some(format!("JWT {other_path}")),
+        "",
+        "qsh does not match",
+    )
+    .await;
     let other_query = t.jwt("a=1");
-    refused(&app, &t, Some(format!("JWT {other_query}")), "?a=2", "qsh does not match").await;
-    let context = connect_jwt(&t.client_key, &t.secret, "POST", WEBHOOK, "", 60, Some("context-qsh"));
+    refused(
+        &app,
+        &t,
+        Some(format!("JWT {other_query}")),
+        "?a=2",
+        "qsh does not match",
+    )
+    .await;
+    let context = connect_jwt(
+        &t.client_key,
+        &t.secret,
+        "POST",
+        WEBHOOK,
+        "",
+        60,
+        Some("context-qsh"),
+    );
     refused(&app, &t, Some(format!("JWT {context}")), "", "context-qsh").await;
 }
 
@@ -64,12 +115,34 @@ async fn a_wrong_qsh_or_a_context_qsh_is_refused() {
 async fn forged_signatures_and_unknown_issuers_are_refused() {
     let app = spawn_app().await;
     let t = app.connect_tenant().await;
-    let forged = connect_jwt(&t.client_key, "not-the-shared-secret", "POST", WEBHOOK, "", 60, None);
+    let forged = connect_jwt(
+        &t.client_key,
+        "not-the-shared-secret",
+        "POST",
+        WEBHOOK,
+        "",
+        60,
+        None,
+    );
     refused(&app, &t, Some(format!("JWT {forged}")), "", "signature").await;
     let stranger = connect_jwt("nobody-we-know", &t.secret, "POST", WEBHOOK, "", 60, None);
-    refused(&app, &t, Some(format!("JWT {stranger}")), "", "not a known tenant").await;
+    refused(
+        &app,
+        &t,
+        Some(format!("JWT {stranger}")),
+        "",
+        "not a known tenant",
+    )
+    .await;
     refused(&app, &t, Some("JWT not.a.token".into()), "", "Connect JWT").await;
-    refused(&app, &t, Some("Basic dXNlcjpwYXNz".into()), "", "Authorization header").await;
+    refused(
+        &app,
+        &t,
+        Some("Basic dXNlcjpwYXNz".into()),
+        "",
+        "Authorization header",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -6,7 +6,12 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-async fn post_fit(app: &TestApp, fit: &str, body: &Value, system_token: Option<&str>) -> reqwest::Response {
+async fn post_fit(
+    app: &TestApp,
+    fit: &str,
+    body: &Value,
+    system_token: Option<&str>,
+) -> reqwest::Response {
     let mut req = app
         .client
         .post(app.url(WEBHOOK))
@@ -19,7 +24,15 @@ async fn post_fit(app: &TestApp, fit: &str, body: &Value, system_token: Option<&
     req.send().await.unwrap()
 }
 
-async fn forge_tenant(app: &TestApp, installation: &str) -> Option<(String, bool, Option<String>, Option<chrono::DateTime<chrono::Utc>>)> {
+async fn forge_tenant(
+    app: &TestApp,
+    installation: &str,
+) -> Option<(
+    String,
+    bool,
+    Option<String>,
+    Option<chrono::DateTime<chrono::Utc>>,
+)> {
     sqlx::query_as(
         "SELECT cloud_id, installed, system_token, system_token_expires_at FROM tenants
          WHERE kind = 'forge' AND tenant_key = $1",
@@ -34,7 +47,11 @@ async fn forge_tenant(app: &TestApp, installation: &str) -> Option<(String, bool
 fn system_token(exp: i64) -> String {
     use base64::Engine;
     let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    format!("{}.{}.sig", b64(json!({"alg": "RS256"})), b64(json!({"exp": exp, "sub": "app"})))
+    format!(
+        "{}.{}.sig",
+        b64(json!({"alg": "RS256"})),
+        b64(json!({"exp": exp, "sub": "app"}))
+    )
 }
 
 #[tokio::test]
@@ -43,7 +60,13 @@ async fn a_verified_token_registers_the_installation_and_applies_its_event() {
     let (installation, cloud_id) = new_forge_installation();
     let fit = sign_fit(&fit_claims(&installation, &cloud_id), 1);
     let exp = chrono::Utc::now().timestamp() + 900;
-    let res = post_fit(&app, &fit, &v2_objects_event(&cloud_id, &["1", "2"]), Some(&system_token(exp))).await;
+    let res = post_fit(
+        &app,
+        &fit,
+        &v2_objects_event(&cloud_id, &["1", "2"]),
+        Some(&system_token(exp)),
+    )
+    .await;
     assert_eq!(res.status(), 202);
     let (site, installed, token, expires) = forge_tenant(&app, &installation).await.unwrap();
     assert_eq!(site, cloud_id);
@@ -65,7 +88,11 @@ async fn the_newest_system_token_is_kept() {
         assert_eq!(res.status(), 202);
     }
     let (_, _, token, _) = forge_tenant(&app, &installation).await.unwrap();
-    assert_eq!(token.unwrap(), newer, "a token expiring sooner does not replace a later one");
+    assert_eq!(
+        token.unwrap(),
+        newer,
+        "a token expiring sooner does not replace a later one"
+    );
 }
 
 #[tokio::test]
@@ -73,9 +100,18 @@ async fn cloud_id_falls_back_to_the_api_base_url() {
     let app = spawn_app().await;
     let (installation, cloud_id) = new_forge_installation();
     let mut claims = fit_claims(&installation, &cloud_id);
-    claims["app"].as_object_mut().unwrap().remove("installation");
+    claims["app"]
+        .as_object_mut()
+        .unwrap()
+        .remove("installation");
     claims.as_object_mut().unwrap().remove("context");
-    let res = post_fit(&app, &sign_fit(&claims, 1), &v2_objects_event(&cloud_id, &["1"]), None).await;
+    let res = post_fit(
+        &app,
+        &sign_fit(&claims, 1),
+        &v2_objects_event(&cloud_id, &["1"]),
+        None,
+    )
+    .await;
     assert_eq!(res.status(), 202);
     assert_eq!(forge_tenant(&app, &installation).await.unwrap().0, cloud_id);
 }
@@ -97,7 +133,10 @@ async fn bad_tokens_are_refused_and_register_nothing() {
     wrong_iss["iss"] = json!("someone/else");
     let good = sign_fit(&fit_claims(&installation, &cloud_id), 1);
     let mut tampered: Vec<&str> = good.split('.').collect();
-    let other_payload = sign_fit(&fit_claims(&installation, &uuid::Uuid::new_v4().to_string()), 1);
+    let other_payload = sign_fit(
+        &fit_claims(&installation, &uuid::Uuid::new_v4().to_string()),
+        1,
+    );
     let payload = other_payload.split('.').nth(1).unwrap().to_string();
     tampered[1] = &payload;
     let cases = vec![
@@ -110,8 +149,15 @@ async fn bad_tokens_are_refused_and_register_nothing() {
         ("garbage".to_string(), "not a JWT"),
     ];
     for (token, expected) in cases {
-        let p = problem(post_fit(&app, &token, &v2_objects_event(&cloud_id, &["1"]), None).await, 401).await;
-        assert!(p["detail"].as_str().unwrap().contains(expected), "{expected}: {p}");
+        let p = problem(
+            post_fit(&app, &token, &v2_objects_event(&cloud_id, &["1"]), None).await,
+            401,
+        )
+        .await;
+        assert!(
+            p["detail"].as_str().unwrap().contains(expected),
+            "{expected}: {p}"
+        );
     }
     assert!(forge_tenant(&app, &installation).await.is_none());
     assert_eq!(app.inbox_count(&cloud_id).await, 0);
@@ -122,23 +168,78 @@ async fn a_new_key_id_makes_aarc_fetch_the_key_set_again() {
     let app = spawn_app().await;
     let (installation, cloud_id) = new_forge_installation();
     let claims = fit_claims(&installation, &cloud_id);
-    assert_eq!(post_fit(&app, &sign_fit(&claims, 1), &v2_objects_event(&cloud_id, &["1"]), None).await.status(), 202);
-    assert_eq!(post_fit(&app, &sign_fit(&claims, 1), &v2_objects_event(&cloud_id, &["2"]), None).await.status(), 202);
-    assert_eq!(app.jwks.fetches.load(Ordering::SeqCst), 1, "known keys are served from the cache");
+    assert_eq!(
+        post_fit(
+            &app,
+            &sign_fit(&claims, 1),
+            &v2_objects_event(&cloud_id, &["1"]),
+            None
+        )
+        .await
+        .status(),
+        202
+    );
+    assert_eq!(
+        post_fit(
+            &app,
+            &sign_fit(&claims, 1),
+            &v2_objects_event(&cloud_id, &["2"]),
+            None
+        )
+        .await
+        .status(),
+        202
+    );
+    assert_eq!(
+        app.jwks.fetches.load(Ordering::SeqCst),
+        1,
+        "known keys are served from the cache"
+    );
     // Forge rotates: key 2 appears; a token signed with it triggers a refetch.
-    problem(post_fit(&app, &sign_fit(&claims, 2), &v2_objects_event(&cloud_id, &["3"]), None).await, 401).await;
+    problem(
+        post_fit(
+            &app,
+            &sign_fit(&claims, 2),
+            &v2_objects_event(&cloud_id, &["3"]),
+            None,
+        )
+        .await,
+        401,
+    )
+    .await;
     app.jwks.keys.lock().unwrap().push(test_jwk(2));
-    assert_eq!(post_fit(&app, &sign_fit(&claims, 2), &v2_objects_event(&cloud_id, &["4"]), None).await.status(), 202);
+    assert_eq!(
+        post_fit(
+            &app,
+            &sign_fit(&claims, 2),
+            &v2_objects_event(&cloud_id, &["4"]),
+            None
+        )
+        .await
+        .status(),
+        202
+    );
     assert_eq!(app.blocked_count(&cloud_id).await, 3);
 }
 
 #[tokio::test]
 async fn unknown_key_ids_do_not_hammer_the_key_server() {
-    let app = spawn_app_with(|c| c.jwks_refetch_cooldown = std::time::Duration::from_secs(3600)).await;
+    let app =
+        spawn_app_with(|c| c.jwks_refetch_cooldown = std::time::Duration::from_secs(3600)).await;
     let (installation, cloud_id) = new_forge_installation();
     let claims = fit_claims(&installation, &cloud_id);
     for _ in 0..5 {
-        problem(post_fit(&app, &sign_fit(&claims, 2), &v2_objects_event(&cloud_id, &["1"]), None).await, 401).await;
+        problem(
+            post_fit(
+                &app,
+                &sign_fit(&claims, 2),
+                &v2_objects_event(&cloud_id, &["1"]),
+                None,
+            )
+            .await,
+            401,
+        )
+        .await;
     }
     assert_eq!(app.jwks.fetches.load(Ordering::SeqCst), 1);
 }
@@ -148,7 +249,11 @@ async fn forge_tokens_are_refused_when_no_app_is_configured() {
     let app = spawn_app_with(|c| c.forge_app_ids.clear()).await;
     let (installation, cloud_id) = new_forge_installation();
     let fit = sign_fit(&fit_claims(&installation, &cloud_id), 1);
-    let p = problem(post_fit(&app, &fit, &v2_objects_event(&cloud_id, &["1"]), None).await, 401).await;
+    let p = problem(
+        post_fit(&app, &fit, &v2_objects_event(&cloud_id, &["1"]), None).await,
+        401,
+    )
+    .await;
     assert!(p["detail"].as_str().unwrap().contains("AARC_FORGE_APP_IDS"));
 }
 
@@ -158,8 +263,15 @@ async fn a_forge_installation_cannot_write_to_another_site() {
     let (installation, cloud_id) = new_forge_installation();
     let fit = sign_fit(&fit_claims(&installation, &cloud_id), 1);
     let elsewhere = uuid::Uuid::new_v4().to_string();
-    problem(post_fit(&app, &fit, &v2_objects_event(&elsewhere, &["1"]), None).await, 403).await;
-    assert!(forge_tenant(&app, &installation).await.is_none(), "a refused request registers nothing");
+    problem(
+        post_fit(&app, &fit, &v2_objects_event(&elsewhere, &["1"]), None).await,
+        403,
+    )
+    .await;
+    assert!(
+        forge_tenant(&app, &installation).await.is_none(),
+        "a refused request registers nothing"
+    );
 }
 
 #[tokio::test]
@@ -172,19 +284,44 @@ async fn lifecycle_events_register_and_retire_the_installation() {
                "context": {"cloudId": cloud_id}})
     };
     let fit = || sign_fit(&fit_claims(&installation, &cloud_id), 1);
-    assert_eq!(post_fit(&app, &fit(), &lifecycle("installed"), None).await.status(), 202);
+    assert_eq!(
+        post_fit(&app, &fit(), &lifecycle("installed"), None)
+            .await
+            .status(),
+        202
+    );
     assert!(forge_tenant(&app, &installation).await.unwrap().1);
-    assert_eq!(post_fit(&app, &fit(), &lifecycle("uninstalled"), None).await.status(), 202);
+    assert_eq!(
+        post_fit(&app, &fit(), &lifecycle("uninstalled"), None)
+            .await
+            .status(),
+        202
+    );
     assert!(!forge_tenant(&app, &installation).await.unwrap().1);
-    let p = problem(post_fit(&app, &fit(), &v2_objects_event(&cloud_id, &["1"]), None).await, 401).await;
+    let p = problem(
+        post_fit(&app, &fit(), &v2_objects_event(&cloud_id, &["1"]), None).await,
+        401,
+    )
+    .await;
     assert!(p["detail"].as_str().unwrap().contains("uninstalled"));
-    assert_eq!(post_fit(&app, &fit(), &lifecycle("installed"), None).await.status(), 202);
-    assert_eq!(post_fit(&app, &fit(), &v2_objects_event(&cloud_id, &["1"]), None).await.status(), 202);
-    let types: Vec<String> = sqlx::query_scalar("SELECT event_type FROM inbox_events WHERE cloud_id = $1 ORDER BY id")
-        .bind(&cloud_id)
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    assert_eq!(
+        post_fit(&app, &fit(), &lifecycle("installed"), None)
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        post_fit(&app, &fit(), &v2_objects_event(&cloud_id, &["1"]), None)
+            .await
+            .status(),
+        202
+    );
+    let types: Vec<String> =
+        sqlx::query_scalar("SELECT event_type FROM inbox_events WHERE cloud_id = $1 ORDER BY id")
+            .bind(&cloud_id)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(types.len(), 4);
 }
 

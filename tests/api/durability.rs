@@ -11,23 +11,28 @@ use crate::helpers::*;
 
 /// Every acknowledged event id is in the inbox exactly once, with its object blocked.
 async fn assert_all_committed(app_pool: &sqlx::PgPool, cloud_id: &str, acked: &HashSet<String>) {
-    let stored: Vec<String> = sqlx::query_scalar("SELECT event_id FROM inbox_events WHERE cloud_id = $1")
-        .bind(cloud_id)
-        .fetch_all(app_pool)
-        .await
-        .unwrap();
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM inbox_events WHERE cloud_id = $1")
+            .bind(cloud_id)
+            .fetch_all(app_pool)
+            .await
+            .unwrap();
     let stored_set: HashSet<String> = stored.iter().cloned().collect();
     assert_eq!(stored.len(), stored_set.len(), "no event is stored twice");
     let lost: Vec<_> = acked.difference(&stored_set).collect();
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
-    let blocked: Vec<String> = sqlx::query_scalar("SELECT object_id FROM blocked_objects WHERE cloud_id = $1")
-        .bind(cloud_id)
-        .fetch_all(app_pool)
-        .await
-        .unwrap();
+    let blocked: Vec<String> =
+        sqlx::query_scalar("SELECT object_id FROM blocked_objects WHERE cloud_id = $1")
+            .bind(cloud_id)
+            .fetch_all(app_pool)
+            .await
+            .unwrap();
     let blocked: HashSet<String> = blocked.into_iter().collect();
     for id in acked {
-        assert!(blocked.contains(id), "event {id} acknowledged but its object is not blocked");
+        assert!(
+            blocked.contains(id),
+            "event {id} acknowledged but its object is not blocked"
+        );
     }
 }
 
@@ -82,16 +87,30 @@ async fn no_2xx_is_given_for_an_event_lost_when_connections_are_killed() {
     }
     stop.store(true, Ordering::SeqCst);
     killer.await.unwrap();
-    assert!(killed.load(Ordering::SeqCst) > 0, "the test killed no connection");
+    assert!(
+        killed.load(Ordering::SeqCst) > 0,
+        "the test killed no connection"
+    );
     for (_, _, status) in &results {
-        assert!(matches!(status, 200 | 202 | 503), "unexpected status {status}");
+        assert!(
+            matches!(status, 200 | 202 | 503),
+            "unexpected status {status}"
+        );
     }
-    let acked: HashSet<String> = results.iter().filter(|r| r.2 < 300).map(|r| r.0.clone()).collect();
+    let acked: HashSet<String> = results
+        .iter()
+        .filter(|r| r.2 < 300)
+        .map(|r| r.0.clone())
+        .collect();
     assert_all_committed(&app.pool, &t.cloud_id, &acked).await;
     // Atlassian retries what was refused; after that everything is there once.
     for (_, event, status) in results.iter().filter(|r| r.2 >= 300) {
         let res = app.post_structured(&t, event).await;
-        assert!(res.status().is_success(), "retry of a {status} failed: {}", res.status());
+        assert!(
+            res.status().is_success(),
+            "retry of a {status} failed: {}",
+            res.status()
+        );
     }
     let all: HashSet<String> = results.iter().map(|r| r.0.clone()).collect();
     assert_all_committed(&app.pool, &t.cloud_id, &all).await;
@@ -105,7 +124,12 @@ async fn the_same_event_sent_by_many_clients_at_once_is_applied_exactly_once() {
     let event = Arc::new(v2_objects_event(&t.cloud_id, &["1", "2", "3"]));
     let mut tasks = Vec::new();
     for _ in 0..32 {
-        let (client, url, t, event) = (app.client.clone(), app.url(WEBHOOK), t.clone(), event.clone());
+        let (client, url, t, event) = (
+            app.client.clone(),
+            app.url(WEBHOOK),
+            t.clone(),
+            event.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let res = client
                 .post(&url)
@@ -117,7 +141,13 @@ async fn the_same_event_sent_by_many_clients_at_once_is_applied_exactly_once() {
                 .unwrap();
             let status = res.status().as_u16();
             let body: Value = res.json().await.unwrap();
-            (status, body["events"][0]["status"].as_str().unwrap_or("").to_string())
+            (
+                status,
+                body["events"][0]["status"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
         }));
     }
     let mut outcomes = Vec::new();
@@ -134,7 +164,11 @@ async fn the_same_event_sent_by_many_clients_at_once_is_applied_exactly_once() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
@@ -142,8 +176,18 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_nothing_acknowledged()
     let db_url = fresh_database().await;
     let t = ConnectTenant::new();
     let add = std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
-        .args(["tenants", "add", "--client-key", &t.client_key, "--shared-secret", &t.secret,
-               "--base-url", &t.base_url, "--cloud-id", &t.cloud_id])
+        .args([
+            "tenants",
+            "add",
+            "--client-key",
+            &t.client_key,
+            "--shared-secret",
+            &t.secret,
+            "--base-url",
+            &t.base_url,
+            "--cloud-id",
+            &t.cloud_id,
+        ])
         .env("DATABASE_URL", &db_url)
         .output()
         .unwrap();
@@ -193,7 +237,11 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_nothing_acknowledged()
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let status = tokio::time::timeout(std::time::Duration::from_secs(40), child.wait())
         .await
         .expect("aarc stops within its shutdown timeout")

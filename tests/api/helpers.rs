@@ -30,12 +30,15 @@ async fn server_url() -> String {
                 .url(),
         };
         // Databases left by earlier runs are dropped before this run makes any.
-        let mut conn = PgConnection::connect(&url).await.expect("connect to the test server");
-        let stale: Vec<String> =
-            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'aarc\\_test\\_%'")
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
+        let mut conn = PgConnection::connect(&url)
+            .await
+            .expect("connect to the test server");
+        let stale: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'aarc\\_test\\_%'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
         for db in stale {
             let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
                 .execute(&mut conn)
@@ -113,7 +116,6 @@ pub fn start_jwks_server(initial: Vec<Value>) -> JwksServer {
 pub struct TestApp {
     pub address: String,
     pub pool: PgPool,
-    pub db_url: String,
     pub jwks: JwksServer,
     pub client: reqwest::Client,
 }
@@ -121,7 +123,10 @@ pub struct TestApp {
 pub fn base_vars(db_url: &str, jwks_url: &str) -> HashMap<String, String> {
     [
         ("DATABASE_URL", db_url),
-        ("AARC_FORGE_APP_IDS", &format!("ari:cloud:ecosystem::app/{FORGE_APP_ID}")),
+        (
+            "AARC_FORGE_APP_IDS",
+            &format!("ari:cloud:ecosystem::app/{FORGE_APP_ID}"),
+        ),
         ("AARC_FORGE_JWKS_URL", jwks_url),
         ("AARC_OPERATOR_TOKENS", &format!("ops:{OPERATOR_TOKEN}")),
         ("AARC_SERVICE_TOKENS", &format!("svc:{SERVICE_TOKEN}")),
@@ -145,14 +150,15 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.jwks_refetch_cooldown = std::time::Duration::ZERO;
     tweak(&mut config);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::build_with_listener(config, listener).await.unwrap();
+    let app = Application::build_with_listener(config, listener)
+        .await
+        .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = PgPool::connect(&db_url).await.unwrap();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         pool,
-        db_url,
         jwks,
         client: reqwest::Client::new(),
     }
@@ -173,13 +179,24 @@ impl ConnectTenant {
             client_key: format!("client-{}", n.simple()),
             secret: format!("secret-{}", uuid::Uuid::new_v4().simple()),
             cloud_id: n.to_string(),
-            base_url: format!("https://site-{}.atlassian.net", &n.simple().to_string()[..8]),
+            base_url: format!(
+                "https://site-{}.atlassian.net",
+                &n.simple().to_string()[..8]
+            ),
         }
     }
 
     /// A webhook JWT for `POST /webhooks/atlassian?query`.
     pub fn jwt(&self, query: &str) -> String {
-        connect_jwt(&self.client_key, &self.secret, "POST", WEBHOOK, query, 180, None)
+        connect_jwt(
+            &self.client_key,
+            &self.secret,
+            "POST",
+            WEBHOOK,
+            query,
+            180,
+            None,
+        )
     }
 }
 
@@ -229,8 +246,12 @@ pub fn sign_fit(claims: &Value, key: u8) -> String {
     let pem = std::fs::read(format!("tests/keys/forge-test-{key}.pem")).unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some(format!("test-key-{key}"));
-    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap())
-        .unwrap()
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+    )
+    .unwrap()
 }
 
 pub fn new_forge_installation() -> (String, String) {
@@ -278,7 +299,10 @@ impl TestApp {
         self.client
             .post(self.url(WEBHOOK))
             .header("Authorization", format!("JWT {}", t.jwt("")))
-            .header("Content-Type", "application/cloudevents+json; charset=UTF-8")
+            .header(
+                "Content-Type",
+                "application/cloudevents+json; charset=UTF-8",
+            )
             .body(event.to_string())
             .send()
             .await
@@ -286,15 +310,27 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &str, cloud_id: &str) -> i64 {
-        sqlx::query_scalar(sql).bind(cloud_id).fetch_one(&self.pool).await.unwrap()
+        sqlx::query_scalar(sql)
+            .bind(cloud_id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
     }
 
     pub async fn inbox_count(&self, cloud_id: &str) -> i64 {
-        self.count("SELECT count(*) FROM inbox_events WHERE cloud_id = $1", cloud_id).await
+        self.count(
+            "SELECT count(*) FROM inbox_events WHERE cloud_id = $1",
+            cloud_id,
+        )
+        .await
     }
 
     pub async fn blocked_count(&self, cloud_id: &str) -> i64 {
-        self.count("SELECT count(*) FROM blocked_objects WHERE cloud_id = $1", cloud_id).await
+        self.count(
+            "SELECT count(*) FROM blocked_objects WHERE cloud_id = $1",
+            cloud_id,
+        )
+        .await
     }
 }
 
@@ -305,7 +341,10 @@ pub async fn problem(res: reqwest::Response, status: u16) -> Value {
     assert_eq!(ct, "application/problem+json");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], status);
-    assert!(body["type"].as_str().unwrap().starts_with("urn:aarc:problem:"));
+    assert!(body["type"]
+        .as_str()
+        .unwrap()
+        .starts_with("urn:aarc:problem:"));
     assert!(!body["detail"].as_str().unwrap().is_empty());
     body
 }

@@ -15,7 +15,15 @@ fn canonical_requests_and_hashes_match_the_independent_implementation() {
             v["path"].as_str().unwrap(),
             v["query"].as_str().unwrap(),
         );
-        assert_eq!(qsh::canonical_request(method, path, query), v["canonical"].as_str().unwrap(), "{v}");
-        assert_eq!(qsh::qsh(method, path, query), v["qsh"].as_str().unwrap(), "{v}");
+        assert_eq!(
+            qsh::canonical_request(method, path, query),
+            v["canonical"].as_str().unwrap(),
+            "{v}"
+        );
+        assert_eq!(
+            qsh::qsh(method, path, query),
+            v["qsh"].as_str().unwrap(),
+            "{v}"
+        );
     }
 }

@@ -24,7 +24,9 @@ async fn put_creates_then_updates_and_never_returns_the_secret() {
     let rotated = "a-rotated-shared-secret";
     assert_eq!(put(rotated).await.unwrap().status(), 200);
     // The new secret is the one that verifies now.
-    let old = app.post_structured(&t, &v2_objects_event(&t.cloud_id, &["1"])).await;
+    let old = app
+        .post_structured(&t, &v2_objects_event(&t.cloud_id, &["1"]))
+        .await;
     problem(old, 401).await;
     let list = app
         .client
@@ -46,9 +48,19 @@ async fn put_requires_an_operator_token() {
     let body = json!({"sharedSecret": t.secret, "baseUrl": t.base_url, "cloudId": t.cloud_id});
     let url = app.url(&format!("/admin/tenants/{}", t.client_key));
     problem(app.client.put(&url).json(&body).send().await.unwrap(), 401).await;
-    let res = app.client.put(&url).bearer_auth(SERVICE_TOKEN).json(&body).send().await.unwrap();
+    let res = app
+        .client
+        .put(&url)
+        .bearer_auth(SERVICE_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     problem(res, 401).await;
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&app.pool).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(count, 0);
 }
 
@@ -56,11 +68,26 @@ async fn put_requires_an_operator_token() {
 async fn put_refuses_bad_fields_with_a_precise_detail() {
     let app = spawn_app().await;
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"sharedSecret": "short", "baseUrl": "https://a.atlassian.net", "cloudId": "c1"}), "sharedSecret"),
-        (json!({"sharedSecret": "long-enough-secret", "baseUrl": "ftp://a", "cloudId": "c1"}), "baseUrl"),
-        (json!({"sharedSecret": "long-enough-secret", "baseUrl": "https://a.atlassian.net", "cloudId": "a b"}), "cloudId"),
-        (json!({"sharedSecret": "long-enough-secret", "baseUrl": "https://a.atlassian.net"}), "cloudId"),
-        (json!({"sharedSecret": "long-enough-secret", "baseUrl": "https://a.atlassian.net", "cloudId": "c1", "clientKey": "other"}), "clientKey"),
+        (
+            json!({"sharedSecret": "short", "baseUrl": "https://a.atlassian.net", "cloudId": "c1"}),
+            "sharedSecret",
+        ),
+        (
+            json!({"sharedSecret": "long-enough-secret", "baseUrl": "ftp://a", "cloudId": "c1"}),
+            "baseUrl",
+        ),
+        (
+            json!({"sharedSecret": "long-enough-secret", "baseUrl": "https://a.atlassian.net", "cloudId": "a b"}),
+            "cloudId",
+        ),
+        (
+            json!({"sharedSecret": "long-enough-secret", "baseUrl": "https://a.atlassian.net"}),
+            "cloudId",
+        ),
+        (
+            json!({"sharedSecret": "long-enough-secret", "baseUrl": "https://a.atlassian.net", "cloudId": "c1", "clientKey": "other"}),
+            "clientKey",
+        ),
     ];
     for (body, expected) in cases {
         let res = app
@@ -89,12 +116,32 @@ fn aarc(db_url: &str, args: &[&str]) -> std::process::Output {
 async fn the_cli_adds_lists_and_removes_tenants_without_printing_secrets() {
     let db_url = fresh_database().await;
     let secret = "cli-secret-never-printed";
-    let add = aarc(&db_url, &["tenants", "add", "--client-key", "cli-key", "--shared-secret", secret,
-        "--base-url", "https://cli.atlassian.net", "--cloud-id", "11111111-2222-3333-4444-555555555555"]);
-    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let add = aarc(
+        &db_url,
+        &[
+            "tenants",
+            "add",
+            "--client-key",
+            "cli-key",
+            "--shared-secret",
+            secret,
+            "--base-url",
+            "https://cli.atlassian.net",
+            "--cloud-id",
+            "11111111-2222-3333-4444-555555555555",
+        ],
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
     let list = aarc(&db_url, &["tenants", "list"]);
     let out = String::from_utf8_lossy(&list.stdout);
-    assert!(out.contains("cli-key") && out.contains("installed"), "{out}");
+    assert!(
+        out.contains("cli-key") && out.contains("installed"),
+        "{out}"
+    );
     let json_list = aarc(&db_url, &["tenants", "list", "--json"]);
     let rows: Value = serde_json::from_slice(&json_list.stdout).unwrap();
     assert_eq!(rows[0]["key"], "cli-key");
@@ -108,8 +155,21 @@ async fn the_cli_adds_lists_and_removes_tenants_without_printing_secrets() {
     }
     let missing = aarc(&db_url, &["tenants", "remove", "no-such-key"]);
     assert!(!missing.status.success());
-    let bad = aarc(&db_url, &["tenants", "add", "--client-key", "k", "--shared-secret", "s",
-        "--base-url", "https://x.atlassian.net", "--cloud-id", "c"]);
+    let bad = aarc(
+        &db_url,
+        &[
+            "tenants",
+            "add",
+            "--client-key",
+            "k",
+            "--shared-secret",
+            "s",
+            "--base-url",
+            "https://x.atlassian.net",
+            "--cloud-id",
+            "c",
+        ],
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sharedSecret"));
 }

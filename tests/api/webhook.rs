@@ -26,7 +26,10 @@ async fn structured_v2_objects_are_committed_then_acknowledged_with_202() {
     assert_eq!(res.status(), 202);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], "accepted");
-    assert_eq!(body["events"][0], json!({"id": event["id"], "status": "applied"}));
+    assert_eq!(
+        body["events"][0],
+        json!({"id": event["id"], "status": "applied"})
+    );
     let rows: Vec<(String, String, String, String)> = sqlx::query_as(
         "SELECT product, object_type, object_id, state FROM blocked_objects
          WHERE cloud_id = $1 ORDER BY object_id",
@@ -35,10 +38,17 @@ async fn structured_v2_objects_are_committed_then_acknowledged_with_202() {
     .fetch_all(&app.pool)
     .await
     .unwrap();
-    let expected = [("confluence", "page", "12345"), ("confluence", "page", "23456"), ("confluence", "blogpost", "777")];
+    let expected = [
+        ("confluence", "page", "12345"),
+        ("confluence", "page", "23456"),
+        ("confluence", "blogpost", "777"),
+    ];
     assert_eq!(rows.len(), 3);
     for (p, ty, id) in expected {
-        assert!(rows.iter().any(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str(), r.3.as_str()) == (p, ty, id, "blocked")));
+        assert!(rows
+            .iter()
+            .any(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str(), r.3.as_str())
+                == (p, ty, id, "blocked")));
     }
     let (mode, status, raw) = inbox_row(&app, event["id"].as_str().unwrap()).await;
     assert_eq!((mode.as_str(), status.as_str()), ("structured", "applied"));
@@ -65,7 +75,11 @@ async fn a_block_counts_from_the_earlier_of_event_time_and_receipt() {
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(first.to_rfc3339(), "2026-11-01T00:00:00+00:00", "out-of-order delivery keeps the earliest");
+    assert_eq!(
+        first.to_rfc3339(),
+        "2026-11-01T00:00:00+00:00",
+        "out-of-order delivery keeps the earliest"
+    );
     let future_first: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
         "SELECT first_blocked_at FROM blocked_objects WHERE cloud_id = $1 AND object_id = '2'",
     )
@@ -73,7 +87,10 @@ async fn a_block_counts_from_the_earlier_of_event_time_and_receipt() {
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert!(future_first <= chrono::Utc::now(), "a time in the future falls back to receipt");
+    assert!(
+        future_first <= chrono::Utc::now(),
+        "a time in the future falls back to receipt"
+    );
 }
 
 #[tokio::test]
@@ -138,7 +155,10 @@ async fn binary_mode_takes_percent_encoded_attributes_from_headers() {
         .header("ce-specversion", "1.0")
         .header("ce-id", &id)
         .header("ce-source", "atlassian.com%2Fecosystem")
-        .header("ce-type", "avi:ecosystem.app_policy:blocked:app_access_to_objects.v2")
+        .header(
+            "ce-type",
+            "avi:ecosystem.app_policy:blocked:app_access_to_objects.v2",
+        )
         .header("ce-time", "2026-11-20T08%3A08%3A08Z")
         .body(data.to_string())
         .send()
@@ -157,7 +177,10 @@ async fn binary_mode_takes_percent_encoded_attributes_from_headers() {
 async fn batch_mode_applies_every_event_in_one_answer() {
     let app = spawn_app().await;
     let t = app.connect_tenant().await;
-    let events = vec![v2_objects_event(&t.cloud_id, &["1", "2"]), v2_objects_event(&t.cloud_id, &["3"])];
+    let events = vec![
+        v2_objects_event(&t.cloud_id, &["1", "2"]),
+        v2_objects_event(&t.cloud_id, &["3"]),
+    ];
     let res = app
         .client
         .post(app.url(WEBHOOK))
@@ -191,7 +214,10 @@ async fn a_batch_with_one_bad_event_changes_nothing() {
         .await
         .unwrap();
     let body = problem(res, 400).await;
-    assert!(body["detail"].as_str().unwrap().contains("batch element 1"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("batch element 1"),
+        "{body}"
+    );
     assert_eq!(app.inbox_count(&t.cloud_id).await, 0);
     assert_eq!(app.blocked_count(&t.cloud_id).await, 0);
 }
@@ -218,7 +244,10 @@ async fn plain_json_with_and_without_cloudevents_attributes() {
     }
     let (mode, _, raw) = inbox_row(&app, bare["id"].as_str().unwrap()).await;
     assert_eq!(mode, "plain");
-    assert_eq!(raw["source"], "atlassian.com/ecosystem", "a missing source gets the generation's own");
+    assert_eq!(
+        raw["source"], "atlassian.com/ecosystem",
+        "a missing source gets the generation's own"
+    );
     assert_eq!(app.blocked_count(&t.cloud_id).await, 2);
 }
 
@@ -277,7 +306,10 @@ async fn malformed_bodies_get_400_with_a_precise_detail_and_change_nothing() {
     old_spec["specversion"] = json!("0.3");
     let cases: Vec<(String, &str)> = vec![
         ("{\"specversion\": ".to_string(), "not valid JSON"),
-        (wrong_type.to_string(), "data.objects[0].ids must be an array"),
+        (
+            wrong_type.to_string(),
+            "data.objects[0].ids must be an array",
+        ),
         (no_id.to_string(), "attribute id is required"),
         (old_spec.to_string(), "specversion"),
     ];
@@ -319,7 +351,9 @@ async fn an_event_naming_another_tenants_site_gets_403_and_applies_nothing() {
     let app = spawn_app().await;
     let t = app.connect_tenant().await;
     let other = app.connect_tenant().await;
-    let res = app.post_structured(&t, &v2_objects_event(&other.cloud_id, &["1"])).await;
+    let res = app
+        .post_structured(&t, &v2_objects_event(&other.cloud_id, &["1"]))
+        .await;
     let p = problem(res, 403).await;
     assert!(p["detail"].as_str().unwrap().contains(&other.cloud_id));
     let v1 = json!({"specversion": "1.0", "id": "v1-x", "source": "com.atlassian/ecosystem.app_policy",
@@ -338,11 +372,17 @@ async fn bodies_over_the_limit_get_413() {
     let t = app.connect_tenant().await;
     let ids: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let res = app.post_structured(&t, &v2_objects_event(&t.cloud_id, &ids)).await;
+    let res = app
+        .post_structured(&t, &v2_objects_event(&t.cloud_id, &ids))
+        .await;
     problem(res, 413).await;
     // Also when the length is not declared up front (chunked upload).
     let body = v2_objects_event(&t.cloud_id, &ids).to_string().into_bytes();
-    let stream = futures_util::stream::iter(body.chunks(1000).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+    let stream = futures_util::stream::iter(
+        body.chunks(1000)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
     let res = app
         .client
         .post(app.url(WEBHOOK))
