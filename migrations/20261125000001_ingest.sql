@@ -51,6 +51,9 @@ CREATE TABLE blocked_objects (
     last_blocked_at  timestamptz NOT NULL,
     first_inbox_id   bigint NOT NULL REFERENCES inbox_events (id),
     last_inbox_id    bigint NOT NULL REFERENCES inbox_events (id),
+    -- Every event that named the object (its history), capped at 1000. Kept on
+    -- the row because an upsert rewrites the row anyway: no second index to feed.
+    inbox_ids        bigint[] NOT NULL,
     updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (cloud_id, product, object_type, object_id)
 );
@@ -64,5 +67,6 @@ CREATE TABLE blocked_containers (
     last_blocked_at  timestamptz NOT NULL,
     first_inbox_id   bigint NOT NULL REFERENCES inbox_events (id),
     last_inbox_id    bigint NOT NULL REFERENCES inbox_events (id),
+    inbox_ids        bigint[] NOT NULL,
     PRIMARY KEY (cloud_id, product, container_id)
 );

@@ -93,8 +93,8 @@ async fn block_objects(
     sqlx::query(
         "INSERT INTO blocked_objects AS b (cloud_id, product, object_type, object_id,
                                            first_blocked_at, last_blocked_at,
-                                           first_inbox_id, last_inbox_id)
-         SELECT $1, u.product, u.object_type, u.object_id, $5, $5, $6, $6
+                                           first_inbox_id, last_inbox_id, inbox_ids)
+         SELECT $1, u.product, u.object_type, u.object_id, $5, $5, $6, $6, ARRAY[$6::bigint]
          FROM UNNEST($2::text[], $3::text[], $4::text[]) AS u(product, object_type, object_id)
          ON CONFLICT (cloud_id, product, object_type, object_id) DO UPDATE SET
             first_inbox_id = CASE WHEN EXCLUDED.first_blocked_at < b.first_blocked_at
@@ -103,6 +103,8 @@ async fn block_objects(
             last_inbox_id = CASE WHEN EXCLUDED.last_blocked_at >= b.last_blocked_at
                                  THEN EXCLUDED.last_inbox_id ELSE b.last_inbox_id END,
             last_blocked_at = GREATEST(b.last_blocked_at, EXCLUDED.last_blocked_at),
+            inbox_ids = CASE WHEN cardinality(b.inbox_ids) < 1000
+                             THEN b.inbox_ids || EXCLUDED.inbox_ids ELSE b.inbox_ids END,
             updated_at = now()",
     )
     .bind(tenant.cloud_id.as_str())
@@ -125,15 +127,18 @@ async fn block_container(
 ) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO blocked_containers AS c (cloud_id, product, container_id, first_blocked_at,
-                                              last_blocked_at, first_inbox_id, last_inbox_id)
-         VALUES ($1, $2, $3, $4, $4, $5, $5)
+                                              last_blocked_at, first_inbox_id, last_inbox_id,
+                                              inbox_ids)
+         VALUES ($1, $2, $3, $4, $4, $5, $5, ARRAY[$5::bigint])
          ON CONFLICT (cloud_id, product, container_id) DO UPDATE SET
             first_inbox_id = CASE WHEN EXCLUDED.first_blocked_at < c.first_blocked_at
                                   THEN EXCLUDED.first_inbox_id ELSE c.first_inbox_id END,
             first_blocked_at = LEAST(c.first_blocked_at, EXCLUDED.first_blocked_at),
             last_inbox_id = CASE WHEN EXCLUDED.last_blocked_at >= c.last_blocked_at
                                  THEN EXCLUDED.last_inbox_id ELSE c.last_inbox_id END,
-            last_blocked_at = GREATEST(c.last_blocked_at, EXCLUDED.last_blocked_at)",
+            last_blocked_at = GREATEST(c.last_blocked_at, EXCLUDED.last_blocked_at),
+            inbox_ids = CASE WHEN cardinality(c.inbox_ids) < 1000
+                             THEN c.inbox_ids || EXCLUDED.inbox_ids ELSE c.inbox_ids END",
     )
     .bind(tenant.cloud_id.as_str())
     .bind(container.product.as_str())
