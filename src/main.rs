@@ -27,6 +27,8 @@ enum Command {
         #[command(subcommand)]
         action: TenantAction,
     },
+    /// Print the OpenAPI 3.1 document of every route.
+    Openapi,
     /// Control the self-managed PostgreSQL cluster (used when DATABASE_URL is unset).
     LocalDb {
         #[arg(value_parser = ["start", "stop", "status"])]
@@ -59,6 +61,10 @@ enum TenantAction {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        print!("{}", aarc::http::openapi::document());
+        return;
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -70,6 +76,7 @@ async fn main() {
     let result = match cli.command {
         Command::Serve => commands::serve(config).await,
         Command::Migrate => commands::migrate(&config).await,
+        Command::Openapi => Ok(()),
         Command::LocalDb { action } => commands::local_db(&config, &action).await,
         Command::Tenants { action } => match action {
             TenantAction::Add {

@@ -5,6 +5,7 @@ mod duration;
 mod event;
 mod object;
 mod retention;
+mod state;
 mod tenant;
 
 pub use cloud_id::CloudId;
@@ -12,4 +13,5 @@ pub use duration::HumanDuration;
 pub use event::{EventKind, EventSite, PolicyEvent, ReceiveMode};
 pub use object::{ContainerRef, ObjectRef, Product};
 pub use retention::{RetentionAction, ReviewMode};
+pub use state::ObjectState;
 pub use tenant::{ClientKey, ForgeInstallation, Tenant, TenantKind};

@@ -10,7 +10,7 @@ use crate::domain::{ClientKey, CloudId};
 use crate::store::tenants::{self, ConnectRegistration};
 use crate::Error;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantBody {
     #[serde(alias = "shared_secret")]
@@ -47,6 +47,11 @@ pub fn registration(
     })
 }
 
+/// Adds or updates a Connect tenant.
+#[utoipa::path(put, path = "/admin/tenants/{clientKey}", tag = "admin",
+    params(("clientKey" = String, Path)), request_body = TenantBody,
+    responses((status = 201), (status = 200), (status = 400), (status = 401)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(operator = %operator.name, client_key = %path))]
 pub async fn put_tenant(
     operator: Operator,
@@ -79,11 +84,18 @@ pub async fn put_tenant(
     })
 }
 
+/// Lists tenants of both kinds, never their secrets.
+#[utoipa::path(get, path = "/admin/tenants", tag = "admin",
+    responses((status = 200), (status = 401)), security(("bearer" = [])))]
 pub async fn list_tenants(_: Operator, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let tenants = tenants::list(&state.pool).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "tenants": tenants })))
 }
 
+/// Retires a Connect tenant: its records stay, its events are refused.
+#[utoipa::path(delete, path = "/admin/tenants/{clientKey}", tag = "admin",
+    params(("clientKey" = String, Path)),
+    responses((status = 204), (status = 401), (status = 404)), security(("bearer" = [])))]
 pub async fn delete_tenant(
     operator: Operator,
     state: web::Data<AppState>,

@@ -8,6 +8,9 @@ use crate::ingest::auth::{self, Authenticated, RequestAuth};
 use crate::store;
 use crate::Error;
 
+#[utoipa::path(post, path = "/forge/scheduled", tag = "receiver",
+    responses((status = 200, description = "installation and system token recorded"), (status = 401)),
+    security(("forge_invocation_token" = [])))]
 pub async fn scheduled(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -3,11 +3,13 @@ use actix_web::{web, HttpResponse};
 use super::AppState;
 use crate::Error;
 
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200)))]
 /// The process is up.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200), (status = 503)))]
 /// The database answers; otherwise 503 so load balancers route elsewhere.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     sqlx::query("SELECT 1")

@@ -4,8 +4,10 @@
 pub mod admin;
 pub mod forge;
 pub mod health;
+pub mod openapi;
 pub mod operator;
 pub mod problem;
+pub mod status;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -36,5 +38,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/tenants/{client_key}",
             web::delete().to(admin::delete_tenant),
+        )
+        .route("/openapi.json", web::get().to(openapi::serve))
+        .service(
+            web::scope("/v1/sites/{cloud_id}")
+                .route("/objects/check", web::post().to(status::check))
+                .route(
+                    "/objects/{product}/{type}/{id}",
+                    web::get().to(status::object_status),
+                )
+                .route(
+                    "/objects/{product}/{type}/{id}/history",
+                    web::get().to(status::history),
+                )
+                .route("/blocks", web::get().to(status::blocks))
+                .route("/containers", web::get().to(status::containers))
+                .route("/summary", web::get().to(status::summary)),
         );
 }

@@ -80,3 +80,33 @@ mod tests {
         assert_eq!(match_token(&tokens, ""), None);
     }
 }
+
+/// A caller of the status API: one of the app's services, or an operator.
+pub struct ServiceCaller {
+    pub name: String,
+}
+
+impl FromRequest for ServiceCaller {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let result = (|| {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| Error::Internal("application state missing".into()))?;
+            let token = bearer(req).ok_or_else(|| {
+                Error::unauthorized("a service token is required: Authorization: Bearer <token>")
+            })?;
+            let name = match_token(&state.config.service_tokens, token)
+                .or_else(|| match_token(&state.config.operator_tokens, token))
+                .ok_or_else(|| {
+                    Error::unauthorized("the bearer token is not a service or operator token")
+                })?;
+            Ok(ServiceCaller {
+                name: name.to_string(),
+            })
+        })();
+        ready(result)
+    }
+}

@@ -41,6 +41,14 @@ fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Receives App Access Rule events (CloudEvents structured, binary, batch, or plain JSON),
+/// authenticated by a Connect JWT or a Forge Invocation Token. Answers only after COMMIT.
+#[utoipa::path(post, path = "/webhooks/atlassian", tag = "receiver",
+    request_body(content = serde_json::Value, description = "one event, a batch, or a Forge delivery",
+        content_type = "application/cloudevents+json"),
+    responses((status = 202, description = "new events committed"), (status = 200, description = "all duplicates"),
+        (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 503)),
+    security(("connect_jwt" = []), ("forge_invocation_token" = [])))]
 #[tracing::instrument(name = "webhook", skip_all)]
 pub async fn receive(
     state: web::Data<AppState>,

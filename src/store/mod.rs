@@ -2,6 +2,7 @@
 //! transaction and speak in `domain` types.
 
 pub mod inbox;
+pub mod status;
 pub mod tenants;
 
 use std::time::Duration;

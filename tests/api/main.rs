@@ -9,5 +9,6 @@ mod durability;
 mod fixtures;
 mod health;
 mod qsh_vectors;
+mod status;
 mod tenants;
 mod webhook;

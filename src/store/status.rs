@@ -1,0 +1,289 @@
+//! Read side for the app's services: object status, lists, summary, history.
+//! Every query is one round trip and uses an index that matches it.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Row};
+
+use crate::domain::{CloudId, ObjectRef, ObjectState, Product};
+use crate::Error;
+
+/// What aarc knows about one object.
+#[derive(Debug, Clone)]
+pub struct ObjectStatus {
+    pub object: ObjectRef,
+    pub state: ObjectState,
+    pub blocked_since: Option<DateTime<Utc>>,
+    pub purge_after: Option<DateTime<Utc>>,
+    pub decision_id: Option<uuid::Uuid>,
+}
+
+impl ObjectStatus {
+    fn clear(object: ObjectRef) -> Self {
+        Self {
+            object,
+            state: ObjectState::Clear,
+            blocked_since: None,
+            purge_after: None,
+            decision_id: None,
+        }
+    }
+}
+
+fn state_of(raw: &str) -> Result<ObjectState, Error> {
+    ObjectState::parse(raw).map_err(Error::Internal)
+}
+
+pub async fn site_exists(pool: &PgPool, site: &CloudId) -> Result<bool, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM tenants WHERE cloud_id = $1)
+             OR EXISTS (SELECT 1 FROM inbox_events WHERE cloud_id = $1)",
+    )
+    .bind(site.as_str())
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Statuses of many objects, in input order, in one query.
+pub async fn check(
+    pool: &PgPool,
+    site: &CloudId,
+    objects: &[ObjectRef],
+) -> Result<Vec<ObjectStatus>, Error> {
+    let products: Vec<&str> = objects.iter().map(|o| o.product.as_str()).collect();
+    let types: Vec<&str> = objects.iter().map(|o| o.object_type.as_str()).collect();
+    let ids: Vec<&str> = objects.iter().map(|o| o.id.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT u.ord, b.state, b.first_blocked_at
+         FROM UNNEST($2::text[], $3::text[], $4::text[]) WITH ORDINALITY
+              AS u(product, object_type, object_id, ord)
+         LEFT JOIN blocked_objects b
+                ON b.cloud_id = $1 AND b.product = u.product
+               AND b.object_type = u.object_type AND b.object_id = u.object_id
+         ORDER BY u.ord",
+    )
+    .bind(site.as_str())
+    .bind(&products)
+    .bind(&types)
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    objects
+        .iter()
+        .zip(rows)
+        .map(
+            |(object, row)| match row.try_get::<Option<&str>, _>("state")? {
+                None => Ok(ObjectStatus::clear(object.clone())),
+                Some(state) => Ok(ObjectStatus {
+                    object: object.clone(),
+                    state: state_of(state)?,
+                    blocked_since: row.try_get("first_blocked_at")?,
+                    purge_after: None,
+                    decision_id: None,
+                }),
+            },
+        )
+        .collect()
+}
+
+pub async fn one(pool: &PgPool, site: &CloudId, object: &ObjectRef) -> Result<ObjectStatus, Error> {
+    let row = sqlx::query(
+        "SELECT state, first_blocked_at FROM blocked_objects
+         WHERE cloud_id = $1 AND product = $2 AND object_type = $3 AND object_id = $4",
+    )
+    .bind(site.as_str())
+    .bind(object.product.as_str())
+    .bind(&object.object_type)
+    .bind(&object.id)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        None => Ok(ObjectStatus::clear(object.clone())),
+        Some(row) => Ok(ObjectStatus {
+            object: object.clone(),
+            state: state_of(row.try_get("state")?)?,
+            blocked_since: row.try_get("first_blocked_at")?,
+            purge_after: None,
+            decision_id: None,
+        }),
+    }
+}
+
+/// Filters and position of a page of blocked objects.
+pub struct BlockQuery {
+    pub product: Option<Product>,
+    pub object_type: Option<String>,
+    pub state: Option<ObjectState>,
+    pub limit: i64,
+    /// The last object of the previous page.
+    pub after: Option<ObjectRef>,
+}
+
+/// One page in (product, type, id) order, keyset-paginated: the next page
+/// starts strictly after the last row of this one, so pages never overlap
+/// or skip, however the table changes in between.
+pub async fn blocks(
+    pool: &PgPool,
+    site: &CloudId,
+    q: &BlockQuery,
+) -> Result<Vec<ObjectStatus>, Error> {
+    let (ap, at, ai) = match &q.after {
+        Some(o) => (
+            Some(o.product.as_str()),
+            Some(o.object_type.as_str()),
+            Some(o.id.as_str()),
+        ),
+        None => (None, None, None),
+    };
+    let rows = sqlx::query(
+        "SELECT product, object_type, object_id, state, first_blocked_at FROM blocked_objects
+         WHERE cloud_id = $1
+           AND ($2::text IS NULL OR product = $2)
+           AND ($3::text IS NULL OR object_type = $3)
+           AND ($4::text IS NULL OR state = $4)
+           AND ($5::text IS NULL OR (product, object_type, object_id) > ($5, $6, $7))
+         ORDER BY product, object_type, object_id
+         LIMIT $8",
+    )
+    .bind(site.as_str())
+    .bind(q.product.as_ref().map(Product::as_str))
+    .bind(q.object_type.as_deref())
+    .bind(q.state.map(ObjectState::as_str))
+    .bind(ap)
+    .bind(at)
+    .bind(ai)
+    .bind(q.limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let product = Product::parse(row.try_get("product")?).map_err(Error::Internal)?;
+            let object = ObjectRef::parse(
+                product,
+                row.try_get("object_type")?,
+                row.try_get("object_id")?,
+            )
+            .map_err(Error::Internal)?;
+            Ok(ObjectStatus {
+                object,
+                state: state_of(row.try_get("state")?)?,
+                blocked_since: row.try_get("first_blocked_at")?,
+                purge_after: None,
+                decision_id: None,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ContainerStatus {
+    pub product: String,
+    pub id: String,
+    pub blocked_since: DateTime<Utc>,
+    pub last_event_at: DateTime<Utc>,
+}
+
+pub async fn containers(pool: &PgPool, site: &CloudId) -> Result<Vec<ContainerStatus>, Error> {
+    let rows = sqlx::query(
+        "SELECT product, container_id, first_blocked_at, last_blocked_at FROM blocked_containers
+         WHERE cloud_id = $1 ORDER BY product, container_id",
+    )
+    .bind(site.as_str())
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ContainerStatus {
+                product: r.try_get("product")?,
+                id: r.try_get("container_id")?,
+                blocked_since: r.try_get("first_blocked_at")?,
+                last_event_at: r.try_get("last_blocked_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Objects per state and the number of containers with content blocked inside.
+pub async fn summary(
+    pool: &PgPool,
+    site: &CloudId,
+) -> Result<(Vec<(ObjectState, i64)>, i64), Error> {
+    let rows = sqlx::query(
+        "SELECT state, count(*) AS n FROM blocked_objects WHERE cloud_id = $1 GROUP BY state",
+    )
+    .bind(site.as_str())
+    .fetch_all(pool)
+    .await?;
+    let counts = rows
+        .iter()
+        .map(|r| Ok((state_of(r.try_get("state")?)?, r.try_get("n")?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let containers: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM blocked_containers WHERE cloud_id = $1")
+            .bind(site.as_str())
+            .fetch_one(pool)
+            .await?;
+    Ok((counts, containers))
+}
+
+/// One entry of an object's history.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    /// `event` for now; transitions, decisions and operator actions join it.
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub event_source: Option<String>,
+    pub event_time: Option<DateTime<Utc>>,
+    pub received_at: Option<DateTime<Utc>>,
+    pub mode: Option<String>,
+}
+
+pub async fn history(
+    pool: &PgPool,
+    site: &CloudId,
+    object: &ObjectRef,
+) -> Result<Vec<HistoryEntry>, Error> {
+    let rows = sqlx::query(
+        "SELECT e.event_id, e.event_type, e.source, e.event_time, e.received_at, e.mode
+         FROM blocked_objects b JOIN inbox_events e ON e.id = ANY (b.inbox_ids)
+         WHERE b.cloud_id = $1 AND b.product = $2 AND b.object_type = $3 AND b.object_id = $4
+         ORDER BY LEAST(COALESCE(e.event_time, e.received_at), e.received_at), e.id",
+    )
+    .bind(site.as_str())
+    .bind(object.product.as_str())
+    .bind(&object.object_type)
+    .bind(&object.id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let received: DateTime<Utc> = r.try_get("received_at")?;
+            let time: Option<DateTime<Utc>> = r.try_get("event_time")?;
+            Ok(HistoryEntry {
+                kind: "event".into(),
+                at: time.map_or(received, |t| t.min(received)),
+                event_id: r.try_get("event_id")?,
+                event_type: r.try_get("event_type")?,
+                event_source: r.try_get("source")?,
+                event_time: time,
+                received_at: Some(received),
+                mode: r.try_get("mode")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn product_on_site(
+    pool: &PgPool,
+    site: &CloudId,
+    product: &Product,
+) -> Result<bool, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM blocked_objects WHERE cloud_id = $1 AND product = $2)",
+    )
+    .bind(site.as_str())
+    .bind(product.as_str())
+    .fetch_one(pool)
+    .await?)
+}
