@@ -63,24 +63,6 @@ impl FromRequest for Operator {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use secrecy::SecretString;
-
-    #[test]
-    fn matches_only_the_exact_token() {
-        let tokens = vec![NamedToken {
-            name: "alice".into(),
-            token: SecretString::from("s3cret".to_string()),
-        }];
-        assert_eq!(match_token(&tokens, "s3cret"), Some("alice"));
-        assert_eq!(match_token(&tokens, "s3cre"), None);
-        assert_eq!(match_token(&tokens, "s3cret!"), None);
-        assert_eq!(match_token(&tokens, ""), None);
-    }
-}
-
 /// A caller of the status API: one of the app's services, or an operator.
 pub struct ServiceCaller {
     pub name: String,
@@ -108,5 +90,23 @@ impl FromRequest for ServiceCaller {
             })
         })();
         ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    #[test]
+    fn matches_only_the_exact_token() {
+        let tokens = vec![NamedToken {
+            name: "alice".into(),
+            token: SecretString::from("s3cret".to_string()),
+        }];
+        assert_eq!(match_token(&tokens, "s3cret"), Some("alice"));
+        assert_eq!(match_token(&tokens, "s3cre"), None);
+        assert_eq!(match_token(&tokens, "s3cret!"), None);
+        assert_eq!(match_token(&tokens, ""), None);
     }
 }
