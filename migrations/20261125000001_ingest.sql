@@ -5,7 +5,7 @@ CREATE TABLE tenants (
     id                      uuid PRIMARY KEY,
     kind                    text NOT NULL CHECK (kind IN ('connect', 'forge')),
     tenant_key              text NOT NULL,          -- clientKey or installationId
-    cloud_id                text NOT NULL,
+    cloud_id                text COLLATE "C" NOT NULL,
     base_url                text,                   -- Connect baseUrl or Forge apiBaseUrl
     site_url                text,                   -- the site's own URL when known
     shared_secret           text,                   -- Connect only
@@ -23,9 +23,9 @@ CREATE INDEX tenants_by_site ON tenants (cloud_id);
 -- Every event ever acknowledged, as received, exactly once per (site, source, id).
 CREATE TABLE inbox_events (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    cloud_id    text NOT NULL,
-    source      text NOT NULL,
-    event_id    text NOT NULL,
+    cloud_id    text COLLATE "C" NOT NULL,
+    source      text COLLATE "C" NOT NULL,
+    event_id    text COLLATE "C" NOT NULL,
     event_type  text NOT NULL,
     event_time  timestamptz,
     received_at timestamptz NOT NULL DEFAULT now(),
@@ -38,13 +38,15 @@ CREATE TABLE inbox_events (
 CREATE INDEX inbox_by_tenant ON inbox_events (tenant_id, received_at);
 CREATE INDEX inbox_ignored ON inbox_events (event_type) WHERE status = 'ignored';
 
+-- Key columns use the "C" collation: ids are opaque strings, and byte-wise
+-- comparison makes every index probe cheaper.
 -- Objects a site has blocked the app from. first_blocked_at is the earliest of
 -- the first blocking event's time and its receive time (contract §5).
 CREATE TABLE blocked_objects (
-    cloud_id         text NOT NULL,
-    product          text NOT NULL,
-    object_type      text NOT NULL,
-    object_id        text NOT NULL,
+    cloud_id         text COLLATE "C" NOT NULL,
+    product          text COLLATE "C" NOT NULL,
+    object_type      text COLLATE "C" NOT NULL,
+    object_id        text COLLATE "C" NOT NULL,
     state            text NOT NULL DEFAULT 'blocked'
         CHECK (state IN ('blocked', 'hidden', 'pending_review', 'purging', 'purged', 'restored')),
     first_blocked_at timestamptz NOT NULL,
@@ -60,9 +62,9 @@ CREATE TABLE blocked_objects (
 
 -- Containers with content blocked inside. Never turned into object blocks.
 CREATE TABLE blocked_containers (
-    cloud_id         text NOT NULL,
-    product          text NOT NULL,
-    container_id     text NOT NULL,
+    cloud_id         text COLLATE "C" NOT NULL,
+    product          text COLLATE "C" NOT NULL,
+    container_id     text COLLATE "C" NOT NULL,
     first_blocked_at timestamptz NOT NULL,
     last_blocked_at  timestamptz NOT NULL,
     first_inbox_id   bigint NOT NULL REFERENCES inbox_events (id),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod localdb;
+pub mod reconcile;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

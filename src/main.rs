@@ -27,12 +27,56 @@ enum Command {
         #[command(subcommand)]
         action: TenantAction,
     },
+    /// Run reconciler passes: verify, hide, decide purges, notify the app.
+    Reconcile {
+        /// Run one pass and print what it did.
+        #[arg(long)]
+        once: bool,
+        /// Pretend it is this time (RFC 3339), for tests and dry runs.
+        #[arg(long, requires = "once")]
+        now: Option<String>,
+        /// Print what the pass would do; change nothing, call nobody.
+        #[arg(long, requires = "once")]
+        dry_run: bool,
+    },
+    /// Retention policies per site, product and object type.
+    Policies {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Print the OpenAPI 3.1 document of every route.
     Openapi,
     /// Control the self-managed PostgreSQL cluster (used when DATABASE_URL is unset).
     LocalDb {
         #[arg(value_parser = ["start", "stop", "status"])]
         action: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyAction {
+    /// Set the policy of one (product, type) on a site.
+    Set {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        product: String,
+        #[arg(long = "type")]
+        object_type: String,
+        /// keep, hide or purge
+        #[arg(long)]
+        action: String,
+        /// e.g. 30d (default: AARC_DEFAULT_GRACE)
+        #[arg(long)]
+        grace: Option<String>,
+        /// required or auto (default: AARC_DEFAULT_REVIEW)
+        #[arg(long)]
+        review: Option<String>,
+    },
+    /// Show a site's policies and the default.
+    List {
+        #[arg(long)]
+        site: String,
     },
 }
 
@@ -77,6 +121,40 @@ async fn main() {
         Command::Serve => commands::serve(config).await,
         Command::Migrate => commands::migrate(&config).await,
         Command::Openapi => Ok(()),
+        Command::Reconcile { once: false, .. } => commands::reconcile_forever(config).await,
+        Command::Reconcile {
+            once: true,
+            now,
+            dry_run,
+        } => match now.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+            Some(Err(e)) => Err(aarc::Error::invalid(format!(
+                "--now must be an RFC 3339 time: {e}"
+            ))),
+            parsed => {
+                let now = parsed.map(|p| p.expect("checked above").with_timezone(&chrono::Utc));
+                commands::reconcile_once(config, now, dry_run).await
+            }
+        },
+        Command::Policies { action } => match action {
+            PolicyAction::Set {
+                site,
+                product,
+                object_type,
+                action,
+                grace,
+                review,
+            } => {
+                let input = aarc::http::policies::PolicyInput {
+                    product,
+                    object_type,
+                    action,
+                    grace,
+                    review,
+                };
+                commands::policies::set(&config, &site, input).await
+            }
+            PolicyAction::List { site } => commands::policies::list(&config, &site).await,
+        },
         Command::LocalDb { action } => commands::local_db(&config, &action).await,
         Command::Tenants { action } => match action {
             TenantAction::Add {

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::ingest::auth::{forge::ForgeVerifier, jwks::JwksCache};
 use crate::localdb::LocalDb;
+use crate::reconcile::Reconciler;
 use crate::{store, Error};
 
 /// The database to use: `DATABASE_URL`, or the local cluster (started if needed).
@@ -35,6 +36,10 @@ pub struct Application {
     server: Server,
     pool: PgPool,
     local_db: Option<LocalDb>,
+    reconciler: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 impl Application {
@@ -60,9 +65,16 @@ impl Application {
             JwksCache::new(config.forge_jwks_url.clone(), config.jwks_refetch_cooldown),
             config.forge_app_ids.clone(),
         );
+        let config = Arc::new(config);
+        let reconciler = config.reconciler.then(|| {
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let worker = Reconciler::new(pool.clone(), config.clone());
+            let interval = config.reconcile_interval.as_duration();
+            (stop, tokio::spawn(worker.run_forever(interval, stopped)))
+        });
         let state = web::Data::new(AppState {
             pool: pool.clone(),
-            config: Arc::new(config),
+            config,
             forge,
         });
         let server = HttpServer::new(move || {
@@ -103,6 +115,7 @@ impl Application {
             server,
             pool,
             local_db,
+            reconciler,
         })
     }
 
@@ -125,6 +138,11 @@ impl Application {
             .server
             .await
             .map_err(|e| Error::Internal(format!("HTTP server failed: {e}")));
+        if let Some((stop, worker)) = self.reconciler {
+            // A pass in progress finishes its current step; none starts after.
+            let _ = stop.send(true);
+            let _ = worker.await;
+        }
         self.pool.close().await;
         if let Some(db) = self.local_db.filter(|db| db.started_here) {
             tracing::info!("stopping the local PostgreSQL cluster");

@@ -1,5 +1,6 @@
 //! What each CLI command does; `main.rs` only parses arguments.
 
+pub mod policies;
 pub mod tenants;
 
 use crate::config::Config;
@@ -51,5 +52,37 @@ pub async fn local_db(config: &Config, action: &str) -> Result<(), Error> {
         },
         other => return Err(Error::invalid(format!("unknown local-db action {other}"))),
     }
+    Ok(())
+}
+
+/// `aarc reconcile --once [--now T] [--dry-run]`: one pass, printed.
+pub async fn reconcile_once(
+    config: Config,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+    dry_run: bool,
+) -> Result<(), Error> {
+    let (url, _local) = database_url(&config).await?;
+    let pool = store::pool(&url, 4, "aarc-reconcile")?;
+    store::migrate(&pool).await?;
+    let reconciler = crate::reconcile::Reconciler::new(pool, std::sync::Arc::new(config));
+    let report = reconciler
+        .run_pass(now.unwrap_or_else(chrono::Utc::now), dry_run)
+        .await?;
+    println!("{report}");
+    Ok(())
+}
+
+/// `aarc reconcile` without --once: passes on the configured interval until interrupted.
+pub async fn reconcile_forever(config: Config) -> Result<(), Error> {
+    let (url, _local) = database_url(&config).await?;
+    let pool = store::pool(&url, 4, "aarc-reconcile")?;
+    store::migrate(&pool).await?;
+    let interval = config.reconcile_interval.as_duration();
+    let reconciler = crate::reconcile::Reconciler::new(pool, std::sync::Arc::new(config));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(reconciler.run_forever(interval, stopped));
+    let _ = tokio::signal::ctrl_c().await;
+    let _ = stop.send(true);
+    let _ = worker.await;
     Ok(())
 }

@@ -26,6 +26,10 @@ impl HumanDuration {
         Ok(Self(Duration::from_secs(secs)))
     }
 
+    pub fn from_secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+
     pub fn as_duration(self) -> Duration {
         self.0
     }

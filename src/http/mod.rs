@@ -2,10 +2,12 @@
 //! one place that maps errors to statuses is `problem`.
 
 pub mod admin;
+pub mod decisions;
 pub mod forge;
 pub mod health;
 pub mod openapi;
 pub mod operator;
+pub mod policies;
 pub mod problem;
 pub mod status;
 pub mod webhook;
@@ -25,6 +27,17 @@ pub struct AppState {
     pub forge: ForgeVerifier,
 }
 
+impl AppState {
+    /// The retention policy that applies where a site sets none.
+    pub fn defaults(&self) -> crate::store::policies::DefaultPolicy {
+        crate::store::policies::DefaultPolicy {
+            action: self.config.default_action,
+            grace: self.config.default_grace,
+            review: self.config.default_review,
+        }
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
@@ -40,6 +53,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::delete().to(admin::delete_tenant),
         )
         .route("/openapi.json", web::get().to(openapi::serve))
+        .route("/admin/decisions", web::get().to(decisions::list))
+        .route("/admin/decisions/{id}", web::get().to(decisions::show))
+        .route(
+            "/admin/decisions/{id}/{action}",
+            web::post().to(decisions::act),
+        )
+        .route(
+            "/admin/sites/{cloud_id}/unblock",
+            web::post().to(decisions::unblock),
+        )
+        .route(
+            "/admin/sites/{cloud_id}/policies",
+            web::get().to(policies::get),
+        )
+        .route(
+            "/admin/sites/{cloud_id}/policies",
+            web::put().to(policies::put),
+        )
         .service(
             web::scope("/v1/sites/{cloud_id}")
                 .route("/objects/check", web::post().to(status::check))

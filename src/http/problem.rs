@@ -40,6 +40,11 @@ fn describe(err: &Error) -> (StatusCode, &'static str, &'static str) {
             "urn:aarc:problem:not-found",
             "Not found",
         ),
+        Error::Conflict(_) => (
+            StatusCode::CONFLICT,
+            "urn:aarc:problem:conflict",
+            "Conflict",
+        ),
         Error::PayloadTooLarge(_) => (
             StatusCode::PAYLOAD_TOO_LARGE,
             "urn:aarc:problem:payload-too-large",

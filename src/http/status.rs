@@ -77,7 +77,7 @@ pub async fn object_status(
     let (cloud_id, product, object_type, id) = path.into_inner();
     let site = site(&cloud_id)?;
     let object = object(&product, &object_type, &id)?;
-    let status = status::one(&state.pool, &site, &object).await?;
+    let status = status::one(&state.pool, &state.defaults(), &site, &object).await?;
     Ok(HttpResponse::Ok().json(ObjectStatusView::from(status)))
 }
 
@@ -133,7 +133,7 @@ pub async fn check(
                 .map_err(|e| Error::invalid(format!("objects[{i}]: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let results = status::check(&state.pool, &site, &objects).await?;
+    let results = status::check(&state.pool, &state.defaults(), &site, &objects).await?;
     Ok(HttpResponse::Ok().json(CheckResponse {
         results: results.into_iter().map(ObjectStatusView::from).collect(),
     }))
@@ -234,7 +234,7 @@ pub async fn blocks(
             )));
         }
     }
-    let rows = status::blocks(&state.pool, &site, &query).await?;
+    let rows = status::blocks(&state.pool, &state.defaults(), &site, &query).await?;
     let full = rows.len() as i64 == query.limit;
     let objects: Vec<ObjectStatusView> = rows.into_iter().map(ObjectStatusView::from).collect();
     let next_cursor = if full {
@@ -331,7 +331,7 @@ pub async fn history(
     let (cloud_id, product, object_type, id) = path.into_inner();
     let site = site(&cloud_id)?;
     let object = object(&product, &object_type, &id)?;
-    let current = status::one(&state.pool, &site, &object).await?;
+    let current = status::one(&state.pool, &state.defaults(), &site, &object).await?;
     let history = status::history(&state.pool, &site, &object).await?;
     Ok(HttpResponse::Ok().json(HistoryView {
         object: current.into(),

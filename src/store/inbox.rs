@@ -97,9 +97,31 @@ async fn block_objects(
          SELECT $1, u.product, u.object_type, u.object_id, $5, $5, $6, $6, ARRAY[$6::bigint]
          FROM UNNEST($2::text[], $3::text[], $4::text[]) AS u(product, object_type, object_id)
          ON CONFLICT (cloud_id, product, object_type, object_id) DO UPDATE SET
-            first_inbox_id = CASE WHEN EXCLUDED.first_blocked_at < b.first_blocked_at
-                                  THEN EXCLUDED.first_inbox_id ELSE b.first_inbox_id END,
-            first_blocked_at = LEAST(b.first_blocked_at, EXCLUDED.first_blocked_at),
+            -- A restored or purged object blocked again starts a new cycle;
+            -- an event older than its verified unblock changes nothing but history.
+            state = CASE WHEN aarc_new_block_cycle(b.state, b.verified_unblocked_at, EXCLUDED.first_blocked_at)
+                         THEN 'blocked' ELSE b.state END,
+            kept = CASE WHEN aarc_new_block_cycle(b.state, b.verified_unblocked_at, EXCLUDED.first_blocked_at)
+                        THEN false ELSE b.kept END,
+            decision_id = CASE WHEN aarc_new_block_cycle(b.state, b.verified_unblocked_at, EXCLUDED.first_blocked_at)
+                               THEN NULL ELSE b.decision_id END,
+            state_changed_at = CASE WHEN aarc_new_block_cycle(b.state, b.verified_unblocked_at, EXCLUDED.first_blocked_at)
+                                    THEN now() ELSE b.state_changed_at END,
+            transitions = CASE WHEN aarc_new_block_cycle(b.state, b.verified_unblocked_at, EXCLUDED.first_blocked_at)
+                               THEN b.transitions || jsonb_build_object('from', b.state, 'to', 'blocked',
+                                    'at', now(), 'cause', 'event', 'inbox_id', EXCLUDED.first_inbox_id)
+                               ELSE b.transitions END,
+            first_inbox_id = CASE
+                WHEN aarc_new_block_cycle(b.state, b.verified_unblocked_at, EXCLUDED.first_blocked_at)
+                  OR (EXCLUDED.first_blocked_at < b.first_blocked_at
+                      AND NOT aarc_stale_block(b.state, b.verified_unblocked_at, EXCLUDED.first_blocked_at))
+                THEN EXCLUDED.first_inbox_id ELSE b.first_inbox_id END,
+            first_blocked_at = CASE
+                WHEN aarc_new_block_cycle(b.state, b.verified_unblocked_at, EXCLUDED.first_blocked_at)
+                THEN EXCLUDED.first_blocked_at
+                WHEN aarc_stale_block(b.state, b.verified_unblocked_at, EXCLUDED.first_blocked_at)
+                THEN b.first_blocked_at
+                ELSE LEAST(b.first_blocked_at, EXCLUDED.first_blocked_at) END,
             last_inbox_id = CASE WHEN EXCLUDED.last_blocked_at >= b.last_blocked_at
                                  THEN EXCLUDED.last_inbox_id ELSE b.last_inbox_id END,
             last_blocked_at = GREATEST(b.last_blocked_at, EXCLUDED.last_blocked_at),

@@ -1,9 +1,14 @@
 //! Postgres access, one file per table family. Functions take a pool or a
 //! transaction and speak in `domain` types.
 
+pub mod decisions;
 pub mod inbox;
+pub mod outbox;
+pub mod policies;
+pub mod reconcile;
 pub mod status;
 pub mod tenants;
+pub mod verifications;
 
 use std::time::Duration;
 

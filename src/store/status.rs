@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 
 use crate::domain::{CloudId, ObjectRef, ObjectState, Product};
+use crate::store::policies::DefaultPolicy;
 use crate::Error;
 
 /// What aarc knows about one object.
@@ -46,6 +47,7 @@ pub async fn site_exists(pool: &PgPool, site: &CloudId) -> Result<bool, Error> {
 /// Statuses of many objects, in input order, in one query.
 pub async fn check(
     pool: &PgPool,
+    defaults: &DefaultPolicy,
     site: &CloudId,
     objects: &[ObjectRef],
 ) -> Result<Vec<ObjectStatus>, Error> {
@@ -53,18 +55,25 @@ pub async fn check(
     let types: Vec<&str> = objects.iter().map(|o| o.object_type.as_str()).collect();
     let ids: Vec<&str> = objects.iter().map(|o| o.id.as_str()).collect();
     let rows = sqlx::query(
-        "SELECT u.ord, b.state, b.first_blocked_at
+        "SELECT u.ord, b.state, b.first_blocked_at, b.decision_id,
+                CASE WHEN COALESCE(p.action, $5) = 'purge' AND NOT b.kept
+                   AND b.state IN ('blocked', 'hidden', 'pending_review', 'purging', 'purged')
+              THEN b.first_blocked_at + make_interval(secs => COALESCE(p.grace_secs, $6)::float8) END AS purge_after
          FROM UNNEST($2::text[], $3::text[], $4::text[]) WITH ORDINALITY
               AS u(product, object_type, object_id, ord)
          LEFT JOIN blocked_objects b
                 ON b.cloud_id = $1 AND b.product = u.product
                AND b.object_type = u.object_type AND b.object_id = u.object_id
+         LEFT JOIN retention_policies p
+                ON p.cloud_id = b.cloud_id AND p.product = b.product AND p.object_type = b.object_type
          ORDER BY u.ord",
     )
     .bind(site.as_str())
     .bind(&products)
     .bind(&types)
     .bind(&ids)
+    .bind(defaults.action.to_string())
+    .bind(defaults.grace.as_duration().as_secs() as f64)
     .fetch_all(pool)
     .await?;
     objects
@@ -85,15 +94,28 @@ pub async fn check(
         .collect()
 }
 
-pub async fn one(pool: &PgPool, site: &CloudId, object: &ObjectRef) -> Result<ObjectStatus, Error> {
+pub async fn one(
+    pool: &PgPool,
+    defaults: &DefaultPolicy,
+    site: &CloudId,
+    object: &ObjectRef,
+) -> Result<ObjectStatus, Error> {
     let row = sqlx::query(
-        "SELECT state, first_blocked_at FROM blocked_objects
-         WHERE cloud_id = $1 AND product = $2 AND object_type = $3 AND object_id = $4",
+        "SELECT b.state, b.first_blocked_at, b.decision_id,
+                CASE WHEN COALESCE(p.action, $5) = 'purge' AND NOT b.kept
+                   AND b.state IN ('blocked', 'hidden', 'pending_review', 'purging', 'purged')
+              THEN b.first_blocked_at + make_interval(secs => COALESCE(p.grace_secs, $6)::float8) END AS purge_after
+         FROM blocked_objects b
+         LEFT JOIN retention_policies p
+                ON p.cloud_id = b.cloud_id AND p.product = b.product AND p.object_type = b.object_type
+         WHERE b.cloud_id = $1 AND b.product = $2 AND b.object_type = $3 AND b.object_id = $4",
     )
     .bind(site.as_str())
     .bind(object.product.as_str())
     .bind(&object.object_type)
     .bind(&object.id)
+    .bind(defaults.action.to_string())
+    .bind(defaults.grace.as_duration().as_secs() as f64)
     .fetch_optional(pool)
     .await?;
     match row {
@@ -102,8 +124,8 @@ pub async fn one(pool: &PgPool, site: &CloudId, object: &ObjectRef) -> Result<Ob
             object: object.clone(),
             state: state_of(row.try_get("state")?)?,
             blocked_since: row.try_get("first_blocked_at")?,
-            purge_after: None,
-            decision_id: None,
+            purge_after: row.try_get("purge_after")?,
+            decision_id: row.try_get("decision_id")?,
         }),
     }
 }
@@ -123,6 +145,7 @@ pub struct BlockQuery {
 /// or skip, however the table changes in between.
 pub async fn blocks(
     pool: &PgPool,
+    defaults: &DefaultPolicy,
     site: &CloudId,
     q: &BlockQuery,
 ) -> Result<Vec<ObjectStatus>, Error> {
@@ -135,13 +158,19 @@ pub async fn blocks(
         None => (None, None, None),
     };
     let rows = sqlx::query(
-        "SELECT product, object_type, object_id, state, first_blocked_at FROM blocked_objects
-         WHERE cloud_id = $1
-           AND ($2::text IS NULL OR product = $2)
-           AND ($3::text IS NULL OR object_type = $3)
-           AND ($4::text IS NULL OR state = $4)
-           AND ($5::text IS NULL OR (product, object_type, object_id) > ($5, $6, $7))
-         ORDER BY product, object_type, object_id
+        "SELECT b.product, b.object_type, b.object_id, b.state, b.first_blocked_at, b.decision_id,
+                CASE WHEN COALESCE(p.action, $9) = 'purge' AND NOT b.kept
+                   AND b.state IN ('blocked', 'hidden', 'pending_review', 'purging', 'purged')
+              THEN b.first_blocked_at + make_interval(secs => COALESCE(p.grace_secs, $10)::float8) END AS purge_after
+         FROM blocked_objects b
+         LEFT JOIN retention_policies p
+                ON p.cloud_id = b.cloud_id AND p.product = b.product AND p.object_type = b.object_type
+         WHERE b.cloud_id = $1
+           AND ($2::text IS NULL OR b.product = $2)
+           AND ($3::text IS NULL OR b.object_type = $3)
+           AND ($4::text IS NULL OR b.state = $4)
+           AND ($5::text IS NULL OR (b.product, b.object_type, b.object_id) > ($5, $6, $7))
+         ORDER BY b.product, b.object_type, b.object_id
          LIMIT $8",
     )
     .bind(site.as_str())
@@ -152,6 +181,8 @@ pub async fn blocks(
     .bind(at)
     .bind(ai)
     .bind(q.limit)
+    .bind(defaults.action.to_string())
+    .bind(defaults.grace.as_duration().as_secs() as f64)
     .fetch_all(pool)
     .await?;
     rows.iter()
@@ -167,8 +198,8 @@ pub async fn blocks(
                 object,
                 state: state_of(row.try_get("state")?)?,
                 blocked_since: row.try_get("first_blocked_at")?,
-                purge_after: None,
-                decision_id: None,
+                purge_after: row.try_get("purge_after")?,
+                decision_id: row.try_get("decision_id")?,
             })
         })
         .collect()
@@ -228,9 +259,17 @@ pub async fn summary(
 /// One entry of an object's history.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
-    /// `event` for now; transitions, decisions and operator actions join it.
+    /// `event` (a policy event that named the object) or `transition` (a
+    /// state change, with its cause: a pass, a verification, an operator).
     pub kind: String,
     pub at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// For transitions: what caused it (pass id, decision id, operator, reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<serde_json::Value>,
     pub event_id: Option<String>,
     pub event_type: Option<String>,
     pub event_source: Option<String>,
@@ -240,6 +279,60 @@ pub struct HistoryEntry {
 }
 
 pub async fn history(
+    pool: &PgPool,
+    site: &CloudId,
+    object: &ObjectRef,
+) -> Result<Vec<HistoryEntry>, Error> {
+    let mut entries = event_history(pool, site, object).await?;
+    let transitions: Option<serde_json::Value> = sqlx::query_scalar(
+        "SELECT transitions FROM blocked_objects
+         WHERE cloud_id = $1 AND product = $2 AND object_type = $3 AND object_id = $4",
+    )
+    .bind(site.as_str())
+    .bind(object.product.as_str())
+    .bind(&object.object_type)
+    .bind(&object.id)
+    .fetch_optional(pool)
+    .await?;
+    for t in transitions
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let Some(at) = t
+            .get("at")
+            .and_then(|v| v.as_str())
+            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+        else {
+            continue;
+        };
+        let mut cause = t.clone();
+        if let Some(map) = cause.as_object_mut() {
+            for k in ["from", "to", "at"] {
+                map.remove(k);
+            }
+        }
+        entries.push(HistoryEntry {
+            kind: "transition".into(),
+            at: at.with_timezone(&Utc),
+            from: t.get("from").and_then(|v| v.as_str()).map(str::to_string),
+            to: t.get("to").and_then(|v| v.as_str()).map(str::to_string),
+            cause: Some(cause),
+            event_id: None,
+            event_type: None,
+            event_source: None,
+            event_time: None,
+            received_at: None,
+            mode: None,
+        });
+    }
+    // Oldest first; an event and the transition it caused keep that order.
+    entries.sort_by_key(|e| (e.at, e.kind != "event"));
+    Ok(entries)
+}
+
+async fn event_history(
     pool: &PgPool,
     site: &CloudId,
     object: &ObjectRef,
@@ -263,6 +356,9 @@ pub async fn history(
             Ok(HistoryEntry {
                 kind: "event".into(),
                 at: time.map_or(received, |t| t.min(received)),
+                from: None,
+                to: None,
+                cause: None,
                 event_id: r.try_get("event_id")?,
                 event_type: r.try_get("event_type")?,
                 event_source: r.try_get("source")?,

@@ -193,3 +193,62 @@ pub async fn list(pool: &PgPool) -> Result<Vec<TenantListing>, Error> {
         })
         .collect()
 }
+
+/// How aarc can ask Atlassian about a site.
+#[derive(Debug, Clone)]
+pub enum VerificationTarget {
+    Connect {
+        base_url: String,
+        shared_secret: SecretString,
+    },
+    Forge {
+        api_base_url: String,
+        system_token: SecretString,
+    },
+}
+
+/// The best way to reach a site now: a Forge installation with an unexpired
+/// system token, else an installed Connect tenant. None: verification is
+/// unavailable for the site (nothing is restored or purged on its account).
+pub async fn verification_target(
+    conn: &mut PgConnection,
+    cloud_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<VerificationTarget>, Error> {
+    let rows = sqlx::query(
+        "SELECT kind, base_url, shared_secret, system_token, system_token_expires_at
+         FROM tenants WHERE cloud_id = $1 AND installed
+         ORDER BY (kind = 'forge') DESC, updated_at DESC",
+    )
+    .bind(cloud_id)
+    .fetch_all(conn)
+    .await?;
+    for r in rows {
+        let kind: String = r.try_get("kind")?;
+        let base_url: Option<String> = r.try_get("base_url")?;
+        match (kind.as_str(), base_url) {
+            ("forge", Some(api_base_url)) => {
+                let token: Option<String> = r.try_get("system_token")?;
+                let expires: Option<DateTime<Utc>> = r.try_get("system_token_expires_at")?;
+                if let (Some(token), Some(expires)) = (token, expires) {
+                    if expires > now {
+                        return Ok(Some(VerificationTarget::Forge {
+                            api_base_url,
+                            system_token: SecretString::from(token),
+                        }));
+                    }
+                }
+            }
+            ("connect", Some(base_url)) => {
+                if let Some(secret) = r.try_get::<Option<String>, _>("shared_secret")? {
+                    return Ok(Some(VerificationTarget::Connect {
+                        base_url,
+                        shared_secret: SecretString::from(secret),
+                    }));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}

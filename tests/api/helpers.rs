@@ -115,6 +115,7 @@ pub fn start_jwks_server(initial: Vec<Value>) -> JwksServer {
 
 pub struct TestApp {
     pub address: String,
+    pub config: Config,
     pub pool: PgPool,
     pub jwks: JwksServer,
     pub client: reqwest::Client,
@@ -148,9 +149,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let jwks = start_jwks_server(vec![test_jwk(1)]);
     let mut config = Config::from_map(&base_vars(&db_url, &jwks.url)).unwrap();
     config.jwks_refetch_cooldown = std::time::Duration::ZERO;
+    config.reconciler = false; // tests run passes themselves, with a pretend clock
     tweak(&mut config);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::build_with_listener(config, listener)
+    let app = Application::build_with_listener(config.clone(), listener)
         .await
         .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -158,6 +160,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        config,
         pool,
         jwks,
         client: reqwest::Client::new(),

@@ -1,6 +1,7 @@
 //! Integration tests: real HTTP through actix, a real PostgreSQL (one fresh
 //! database per test), real signatures.
 
+mod fakes;
 mod helpers;
 
 mod auth_connect;
@@ -9,6 +10,7 @@ mod durability;
 mod fixtures;
 mod health;
 mod qsh_vectors;
+mod reconciler;
 mod status;
 mod tenants;
 mod webhook;
