@@ -50,7 +50,7 @@ pub struct PassReport {
 
 impl fmt::Display for PassReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = if self.dry_run { "would be" } else { "" };
+        let verb = if self.dry_run { "would be " } else { "" };
         writeln!(
             f,
             "pass {} at {}{}",
@@ -65,11 +65,11 @@ impl fmt::Display for PassReport {
         for v in &self.verifications {
             writeln!(f, "  verify {v}")?;
         }
-        writeln!(f, "  restored {verb} {} object(s)", self.restored)?;
-        writeln!(f, "  hidden {verb} {} object(s)", self.hidden)?;
+        writeln!(f, "  restored {verb}{} object(s)", self.restored)?;
+        writeln!(f, "  hidden {verb}{} object(s)", self.hidden)?;
         writeln!(
             f,
-            "  purge decisions {verb} made: {} ({} object(s))",
+            "  purge decisions {verb}made: {} ({} object(s))",
             self.decisions, self.decided_objects
         )?;
         for w in &self.purge_groups_waiting {

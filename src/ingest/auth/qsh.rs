@@ -27,18 +27,13 @@ fn decode(raw: &str) -> String {
 }
 
 fn canonical_path(path: &str) -> String {
-    let mut path = if path.is_empty() { "/" } else { path }.to_string();
-    if path.len() > 1 && path.ends_with('/') {
-        path.pop();
-    }
-    if !path.starts_with('/') {
-        path.insert(0, '/');
-    }
-    path.replace('&', "%26")
+    // Leading and trailing slashes do not count: "", "/" and "//a/" are "/" and "/a".
+    format!("/{}", path.trim_matches('/')).replace('&', "%26")
 }
 
-/// The canonical query: `jwt` left out, keys sorted, repeated keys' values
-/// sorted and joined with commas, everything percent-encoded.
+/// The canonical query: `jwt` left out, keys sorted (encoded), repeated keys'
+/// values sorted (by their decoded form, as Atlassian's reference code does)
+/// and joined with commas, everything percent-encoded.
 fn canonical_query(query: &str) -> String {
     let mut params: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -47,16 +42,14 @@ fn canonical_query(query: &str) -> String {
         if key == "jwt" {
             continue;
         }
-        params
-            .entry(encode(&key))
-            .or_default()
-            .push(encode(&decode(v)));
+        params.entry(encode(&key)).or_default().push(decode(v));
     }
     params
         .into_iter()
         .map(|(k, mut values)| {
             values.sort();
-            format!("{k}={}", values.join(","))
+            let encoded: Vec<String> = values.iter().map(|v| encode(v)).collect();
+            format!("{k}={}", encoded.join(","))
         })
         .collect::<Vec<_>>()
         .join("&")
