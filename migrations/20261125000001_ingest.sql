@@ -72,7 +72,3 @@ CREATE TABLE blocked_containers (
     inbox_ids        bigint[] NOT NULL,
     PRIMARY KEY (cloud_id, product, container_id)
 );
-
--- Status API: lists filtered by state walk this index in keyset order.
-CREATE INDEX blocked_objects_by_state
-    ON blocked_objects (cloud_id, state, product, object_type, object_id);

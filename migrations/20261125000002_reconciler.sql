@@ -45,14 +45,11 @@ CREATE TABLE decisions (
 CREATE INDEX decisions_by_state ON decisions (state, created_at);
 CREATE INDEX decisions_by_site ON decisions (cloud_id, created_at);
 
-CREATE TABLE decision_objects (
-    decision_id uuid NOT NULL REFERENCES decisions (id),
-    cloud_id    text COLLATE "C" NOT NULL,
-    product     text COLLATE "C" NOT NULL,
-    object_type text COLLATE "C" NOT NULL,
-    object_id   text COLLATE "C" NOT NULL,
-    PRIMARY KEY (decision_id, object_id)
-);
+-- A decision's objects are the blocked_objects rows pointing at it (one
+-- decision per site, product and type, so the object id orders them). A
+-- separate membership table would double the writes of every decision.
+CREATE INDEX blocked_objects_by_decision ON blocked_objects (decision_id, object_id)
+    WHERE decision_id IS NOT NULL;
 
 -- Every operator action: who (token name), when, what, why. Never updated.
 CREATE TABLE audit_log (

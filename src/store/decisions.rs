@@ -94,13 +94,11 @@ pub async fn objects(
     after: Option<&str>,
 ) -> Result<Vec<DecisionObject>, Error> {
     let rows = sqlx::query(
-        "SELECT o.product, o.object_type, o.object_id, b.state, b.first_blocked_at,
+        "SELECT b.product, b.object_type, b.object_id, b.state, b.first_blocked_at,
                 ARRAY(SELECT e.event_id FROM inbox_events e WHERE e.id = ANY (b.inbox_ids) ORDER BY e.id) AS events
-         FROM decision_objects o
-         JOIN blocked_objects b ON b.cloud_id = o.cloud_id AND b.product = o.product
-                               AND b.object_type = o.object_type AND b.object_id = o.object_id
-         WHERE o.decision_id = $1 AND ($2::text IS NULL OR o.object_id > $2)
-         ORDER BY o.object_id LIMIT $3",
+         FROM blocked_objects b
+         WHERE b.decision_id = $1 AND ($2::text IS NULL OR b.object_id > $2)
+         ORDER BY b.object_id LIMIT $3",
     )
     .bind(id)
     .bind(after)

@@ -69,27 +69,31 @@ pub async fn hide_chunk(
 ) -> Result<(i64, i64), Error> {
     let sql = format!(
         "WITH claimed AS (
-            SELECT b.cloud_id, b.product, b.object_type, b.object_id
+            SELECT b.ctid AS row_id
             FROM blocked_objects b {POLICY_JOIN}
             WHERE b.state = 'blocked' AND NOT b.kept AND COALESCE(p.action, $3) IN ('hide', 'purge')
             LIMIT $4
             FOR UPDATE OF b SKIP LOCKED
          ), moved AS (
+            -- The rows are locked, so their ctid is stable for this statement;
+            -- joining on it is much cheaper than on the four key columns.
             UPDATE blocked_objects b
             SET state = 'hidden', state_changed_at = $1, updated_at = $1,
-                transitions = b.transitions || jsonb_build_object('from', 'blocked', 'to', 'hidden',
-                                  'at', $1, 'cause', 'pass', 'pass_id', $2)
+                transitions = b.transitions || $2::jsonb
             FROM claimed c
-            WHERE b.cloud_id = c.cloud_id AND b.product = c.product
-              AND b.object_type = c.object_type AND b.object_id = c.object_id
+            WHERE b.ctid = c.row_id
             RETURNING b.cloud_id, b.product, b.object_type, b.object_id, NULL::uuid AS decision_id
          ), {}
          SELECT (SELECT count(*) FROM moved) AS objects, (SELECT count(*) FROM notes) AS messages",
         outbox_insert("retention.hide")
     );
+    // The transition is the same for every row of the pass: built once here.
+    let transition = serde_json::json!({
+        "from": "blocked", "to": "hidden", "at": ctx.now, "cause": "pass", "pass_id": ctx.pass_id,
+    });
     let row = sqlx::query(&sql)
         .bind(ctx.now)
-        .bind(ctx.pass_id)
+        .bind(transition)
         .bind(ctx.action())
         .bind(limit)
         .fetch_one(conn)
@@ -147,11 +151,19 @@ pub async fn decide_groups(
 ) -> Result<(i64, i64), Error> {
     let col = |f: fn(&DueGroup) -> &str| groups.iter().map(f).collect::<Vec<_>>();
     let sql = format!(
-        "WITH g AS (
+        "WITH g0 AS (
             SELECT gen_random_uuid() AS id, u.cloud_id, u.product, u.object_type, u.review
             FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[]) AS u(cloud_id, product, object_type, review)
+         ), g AS (
+            -- One transition per group, appended to every row of the group.
+            SELECT g0.*, CASE WHEN g0.review = 'auto' THEN 'purging' ELSE 'pending_review' END AS to_state,
+                   jsonb_build_object('from', 'hidden',
+                       'to', CASE WHEN g0.review = 'auto' THEN 'purging' ELSE 'pending_review' END,
+                       'at', $1, 'cause', 'pass', 'pass_id', $9, 'decision_id', g0.id) AS transition
+            FROM g0
          ), due AS (
-            SELECT b.cloud_id, b.product, b.object_type, b.object_id, g.id AS decision_id, g.review
+            SELECT b.ctid AS row_id, b.cloud_id, b.product, b.object_type, b.object_id,
+                   g.id AS decision_id, g.review, g.to_state, g.transition
             FROM blocked_objects b
             JOIN g ON g.cloud_id = b.cloud_id AND g.product = b.product AND g.object_type = b.object_type
             {POLICY_JOIN}
@@ -167,19 +179,12 @@ pub async fn decide_groups(
                    due.review, count(*), $1, $9, $1
             FROM due GROUP BY due.decision_id, due.cloud_id, due.product, due.object_type, due.review
             RETURNING id
-         ), listed AS (
-            INSERT INTO decision_objects (decision_id, cloud_id, product, object_type, object_id)
-            SELECT decision_id, cloud_id, product, object_type, object_id FROM due
          ), updated AS (
             UPDATE blocked_objects b
-            SET state = CASE WHEN due.review = 'auto' THEN 'purging' ELSE 'pending_review' END,
-                decision_id = due.decision_id, state_changed_at = $1, updated_at = $1,
-                transitions = b.transitions || jsonb_build_object('from', 'hidden',
-                    'to', CASE WHEN due.review = 'auto' THEN 'purging' ELSE 'pending_review' END,
-                    'at', $1, 'cause', 'pass', 'pass_id', $9, 'decision_id', due.decision_id)
+            SET state = due.to_state, decision_id = due.decision_id, state_changed_at = $1, updated_at = $1,
+                transitions = b.transitions || due.transition
             FROM due
-            WHERE b.cloud_id = due.cloud_id AND b.product = due.product
-              AND b.object_type = due.object_type AND b.object_id = due.object_id
+            WHERE b.ctid = due.row_id
             RETURNING b.cloud_id, b.product, b.object_type, b.object_id, due.decision_id, due.review
          ), moved AS (
             SELECT cloud_id, product, object_type, object_id, decision_id FROM updated WHERE review = 'auto'
