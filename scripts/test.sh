@@ -2,11 +2,13 @@
 # The whole test suite: formatting, lints, unit tests and integration tests
 # (real HTTP, real PostgreSQL). Without DATABASE_URL it runs against the
 # project's own local cluster (.aarc/pg), started here and stopped afterwards
-# if it was not already running.
+# if it was not already running. Chromium drives the web page's end-to-end
+# test; screenshots land in target/ui-screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-postgres.sh
+scripts/ensure-chromium.sh
 if ! command -v cargo >/dev/null; then
   echo "cargo is missing: install a Rust toolchain (rustup, stable >= 1.85) first." >&2
   exit 1

@@ -223,7 +223,9 @@ async fn init_cluster(bin_dir: &Path, cluster_dir: &Path) -> Result<(), String> 
     // Appended settings win over the defaults initdb wrote above them.
     let settings = format!(
         "\n# added by aarc\nport = {port}\nlisten_addresses = '127.0.0.1'\n\
-         unix_socket_directories = ''\nmax_connections = 300\nshared_buffers = 128MB\n"
+         unix_socket_directories = ''\nmax_connections = 300\nshared_buffers = {}MB\n\
+         jit = off\n",
+        shared_buffers_mb()
     );
     let conf = cluster_dir.join("postgresql.conf");
     let mut text = std::fs::read_to_string(&conf).map_err(|e| e.to_string())?;
@@ -245,6 +247,21 @@ fn read_port(cluster_dir: &Path) -> Result<u16, String> {
                 cluster_dir.display()
             )
         })
+}
+
+/// A quarter of the machine's memory, between 128 MB and 1 GB: the status API
+/// probes the object index at random, and a working set that fits in shared
+/// buffers avoids a copy from the OS page cache on every probe.
+fn shared_buffers_mb() -> u64 {
+    let total_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    (total_kb / 1024 / 4).clamp(128, 1024)
 }
 
 fn free_port() -> Result<u16, String> {

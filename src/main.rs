@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Review purge decisions: list, show, approve, hold, keep.
+    Decisions {
+        #[command(subcommand)]
+        action: DecisionAction,
+    },
     /// Print the OpenAPI 3.1 document of every route.
     Openapi,
     /// Control the self-managed PostgreSQL cluster (used when DATABASE_URL is unset).
@@ -78,6 +83,51 @@ enum PolicyAction {
         #[arg(long)]
         site: String,
     },
+}
+
+#[derive(Subcommand)]
+enum DecisionAction {
+    /// Decisions, newest first.
+    List {
+        /// pending_review, held, kept, purging, purged or cancelled
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this site (cloudId).
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One decision with its objects and audit trail.
+    Show {
+        id: String,
+        /// How many of its objects to print.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Purge the decision's objects now (the app is told to purge).
+    Approve(ActArgs),
+    /// Keep the decision waiting.
+    Hold(ActArgs),
+    /// Never purge these objects in this block cycle; they stay hidden.
+    Keep(ActArgs),
+}
+
+#[derive(clap::Args)]
+struct ActArgs {
+    id: String,
+    /// Why: recorded in the audit log with your name.
+    #[arg(long)]
+    reason: String,
+    /// Who is acting (default: $USER); recorded as `cli:<name>`.
+    #[arg(long, env = "USER", default_value = "unknown")]
+    operator: String,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -155,6 +205,23 @@ async fn main() {
             }
             PolicyAction::List { site } => commands::policies::list(&config, &site).await,
         },
+        Command::Decisions { action } => match action {
+            DecisionAction::List {
+                state,
+                site,
+                limit,
+                json,
+            } => {
+                commands::decisions::list(&config, state.as_deref(), site.as_deref(), limit, json)
+                    .await
+            }
+            DecisionAction::Show { id, limit, json } => {
+                commands::decisions::show(&config, &id, limit, json).await
+            }
+            DecisionAction::Approve(a) => act(&config, "approve", a).await,
+            DecisionAction::Hold(a) => act(&config, "hold", a).await,
+            DecisionAction::Keep(a) => act(&config, "keep", a).await,
+        },
         Command::LocalDb { action } => commands::local_db(&config, &action).await,
         Command::Tenants { action } => match action {
             TenantAction::Add {
@@ -176,4 +243,8 @@ async fn main() {
         eprintln!("aarc: {e}");
         std::process::exit(1);
     }
+}
+
+async fn act(config: &Config, action: &str, a: ActArgs) -> Result<(), aarc::Error> {
+    commands::decisions::act(config, &a.id, action, &a.reason, &a.operator, a.json).await
 }

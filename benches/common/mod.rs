@@ -30,9 +30,9 @@ pub fn seconds_per_run() -> Duration {
 
 /// A fresh database named `name` on DATABASE_URL's server or the local cluster.
 pub async fn fresh_database(name: &str) -> String {
-    let server = match std::env::var("DATABASE_URL") {
-        Ok(url) => url,
-        Err(_) => aarc::localdb::LocalDb::ensure(std::path::Path::new(".aarc"))
+    let server = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => url,
+        None => aarc::localdb::LocalDb::ensure(std::path::Path::new(".aarc"))
             .await
             .expect("local cluster")
             .url(),

@@ -1,11 +1,20 @@
 //! What each CLI command does; `main.rs` only parses arguments.
 
+pub mod decisions;
 pub mod policies;
 pub mod tenants;
 
 use crate::config::Config;
 use crate::startup::{database_url, Application};
 use crate::{store, Error};
+
+/// A small pool for one CLI command, with the schema brought up to date.
+pub(crate) async fn cli_pool(config: &Config) -> Result<sqlx::PgPool, Error> {
+    let (url, _local) = database_url(config).await?;
+    let pool = store::pool(&url, 2, "aarc-cli")?;
+    store::migrate(&pool).await?;
+    Ok(pool)
+}
 
 pub async fn serve(config: Config) -> Result<(), Error> {
     let app = Application::build(config).await?;

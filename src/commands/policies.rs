@@ -1,22 +1,14 @@
 //! `aarc policies set|list`.
 
+use super::cli_pool as pool;
 use crate::config::Config;
 use crate::domain::CloudId;
 use crate::http::policies::{parse_policy, PolicyInput};
-use crate::startup::database_url;
 use crate::store::{
-    self,
     decisions::{audit, AuditRecord},
     policies,
 };
 use crate::Error;
-
-async fn pool(config: &Config) -> Result<sqlx::PgPool, Error> {
-    let (url, _local) = database_url(config).await?;
-    let pool = store::pool(&url, 2, "aarc-cli")?;
-    store::migrate(&pool).await?;
-    Ok(pool)
-}
 
 pub async fn set(config: &Config, site: &str, input: PolicyInput) -> Result<(), Error> {
     let site = CloudId::parse(site).map_err(Error::InvalidRequest)?;

@@ -1,17 +1,10 @@
 //! `aarc tenants add|list|remove`.
 
+use super::cli_pool as pool;
 use crate::config::Config;
 use crate::http::admin::registration;
-use crate::startup::database_url;
-use crate::store::{self, tenants};
+use crate::store::tenants;
 use crate::Error;
-
-async fn pool(config: &Config) -> Result<sqlx::PgPool, Error> {
-    let (url, _local) = database_url(config).await?;
-    let pool = store::pool(&url, 2, "aarc-cli")?;
-    store::migrate(&pool).await?;
-    Ok(pool)
-}
 
 pub async fn add(
     config: &Config,

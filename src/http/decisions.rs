@@ -30,7 +30,7 @@ fn limit(params: &HashMap<String, String>) -> Result<i64, Error> {
     }
 }
 
-const DECISION_STATES: [&str; 6] = [
+pub const DECISION_STATES: [&str; 6] = [
     "pending_review",
     "held",
     "kept",

@@ -5,11 +5,13 @@ pub mod admin;
 pub mod decisions;
 pub mod forge;
 pub mod health;
+pub mod lifecycle;
 pub mod openapi;
 pub mod operator;
 pub mod policies;
 pub mod problem;
 pub mod status;
+pub mod ui;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -39,6 +41,7 @@ impl AppState {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    ui::routes(cfg);
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/webhooks/atlassian", web::post().to(webhook::receive))
@@ -51,6 +54,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/tenants/{client_key}",
             web::delete().to(admin::delete_tenant),
+        )
+        .route("/lifecycle/installed", web::post().to(lifecycle::installed))
+        .route(
+            "/lifecycle/uninstalled",
+            web::post().to(lifecycle::uninstalled),
         )
         .route("/openapi.json", web::get().to(openapi::serve))
         .route("/admin/decisions", web::get().to(decisions::list))

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, decisions, forge, health, policies, status, webhook};
+use super::{admin, decisions, forge, health, lifecycle, policies, status, webhook};
 
 struct Security;
 
@@ -44,6 +44,7 @@ impl Modify for Security {
         status::object_status, status::check, status::blocks, status::containers,
         status::summary, status::history,
         admin::put_tenant, admin::list_tenants, admin::delete_tenant,
+        lifecycle::installed, lifecycle::uninstalled,
         decisions::list, decisions::show, decisions::act, decisions::unblock,
         policies::get, policies::put,
         health::healthz, health::readyz,

@@ -10,7 +10,7 @@ use super::AppState;
 use crate::config::NamedToken;
 use crate::Error;
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -53,8 +53,20 @@ impl FromRequest for Operator {
             let token = bearer(req).ok_or_else(|| {
                 Error::unauthorized("an operator token is required: Authorization: Bearer <token>")
             })?;
-            let name = match_token(&state.config.operator_tokens, token)
-                .ok_or_else(|| Error::unauthorized("the bearer token is not an operator token"))?;
+            let name = match match_token(&state.config.operator_tokens, token) {
+                Some(name) => name,
+                // A known service token is authenticated but not allowed here.
+                None if match_token(&state.config.service_tokens, token).is_some() => {
+                    return Err(Error::Forbidden(
+                        "a service token cannot use operator routes: use an operator token".into(),
+                    ))
+                }
+                None => {
+                    return Err(Error::unauthorized(
+                        "the bearer token is not an operator token",
+                    ))
+                }
+            };
             Ok(Operator {
                 name: name.to_string(),
             })

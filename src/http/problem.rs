@@ -18,7 +18,7 @@ struct Problem<'a> {
     detail: String,
 }
 
-fn describe(err: &Error) -> (StatusCode, &'static str, &'static str) {
+pub(crate) fn describe(err: &Error) -> (StatusCode, &'static str, &'static str) {
     match err {
         Error::InvalidRequest(_) => (
             StatusCode::BAD_REQUEST,
@@ -68,6 +68,15 @@ fn describe(err: &Error) -> (StatusCode, &'static str, &'static str) {
     }
 }
 
+/// What a caller may be told about an error.
+pub(crate) fn public_detail(err: &Error) -> String {
+    match err {
+        // Internal details stay in the log, not in the answer.
+        Error::Internal(_) => "an internal error occurred; see the server log".to_string(),
+        other => other.to_string(),
+    }
+}
+
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         describe(self).0
@@ -80,11 +89,7 @@ impl ResponseError for Error {
         } else {
             tracing::info!(status = status.as_u16(), detail = %self, "request refused");
         }
-        let detail = match self {
-            // Internal details stay in the log, not in the answer.
-            Error::Internal(_) => "an internal error occurred; see the server log".to_string(),
-            other => other.to_string(),
-        };
+        let detail = public_detail(self);
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         if status == StatusCode::SERVICE_UNAVAILABLE {

@@ -65,6 +65,15 @@ pub async fn list(
     rows.iter().map(view).collect()
 }
 
+/// How many decisions are in each state.
+pub async fn counts(pool: &PgPool) -> Result<Vec<(String, i64)>, Error> {
+    Ok(
+        sqlx::query_as("SELECT state, count(*) FROM decisions GROUP BY state ORDER BY state")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<DecisionView>, Error> {
     let row = sqlx::query(&format!(
         "SELECT {DECISION_COLUMNS} FROM decisions WHERE id = $1"

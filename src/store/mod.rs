@@ -6,6 +6,7 @@ pub mod inbox;
 pub mod outbox;
 pub mod policies;
 pub mod reconcile;
+pub mod sessions;
 pub mod status;
 pub mod tenants;
 pub mod verifications;
@@ -30,7 +31,13 @@ pub fn pool(url: &secrecy::SecretString, size: u32, app_name: &str) -> Result<Pg
     let options = options
         .application_name(app_name)
         // A stuck query must not hold a webhook past Atlassian's timeout.
-        .options([("statement_timeout", "15s"), ("lock_timeout", "10s")]);
+        .options([
+            ("statement_timeout", "15s"),
+            ("lock_timeout", "10s"),
+            // Short OLTP queries only: compiling a plan costs more than it saves,
+            // and a misestimated batch lookup would otherwise trigger it.
+            ("jit", "off"),
+        ]);
     Ok(PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(Duration::from_secs(3))

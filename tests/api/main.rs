@@ -1,6 +1,7 @@
 //! Integration tests: real HTTP through actix, a real PostgreSQL (one fresh
 //! database per test), real signatures.
 
+mod browser;
 mod fakes;
 mod helpers;
 
@@ -9,8 +10,10 @@ mod auth_forge;
 mod durability;
 mod fixtures;
 mod health;
+mod operators;
 mod qsh_vectors;
 mod reconciler;
 mod status;
 mod tenants;
+mod ui;
 mod webhook;

@@ -14,16 +14,16 @@ use crate::helpers::*;
 
 const CALLBACK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-struct World {
-    app: TestApp,
-    atlassian: FakeServer,
-    callback: FakeServer,
-    tenant: ConnectTenant,
-    t0: DateTime<Utc>,
+pub struct World {
+    pub app: TestApp,
+    pub atlassian: FakeServer,
+    pub callback: FakeServer,
+    pub tenant: ConnectTenant,
+    pub t0: DateTime<Utc>,
 }
 
 impl World {
-    async fn new(verify: bool) -> Self {
+    pub async fn new(verify: bool) -> Self {
         let atlassian = FakeServer::start(Answer::json(200, json!({"anyContentBlocked": true})));
         let callback = FakeServer::start(Answer::json(200, json!({})));
         let cb = callback.url.clone();
@@ -46,18 +46,18 @@ impl World {
         }
     }
 
-    fn reconciler(&self) -> Reconciler {
+    pub fn reconciler(&self) -> Reconciler {
         Reconciler::new(self.app.pool.clone(), Arc::new(self.app.config.clone()))
     }
 
-    async fn pass_at(&self, offset: Duration) -> PassReport {
+    pub async fn pass_at(&self, offset: Duration) -> PassReport {
         self.reconciler()
             .run_pass(self.t0 + offset, false)
             .await
             .unwrap()
     }
 
-    async fn block(&self, ids: &[&str]) -> Value {
+    pub async fn block(&self, ids: &[&str]) -> Value {
         let mut event = v2_objects_event(&self.tenant.cloud_id, ids);
         event["time"] = json!(self.t0.to_rfc3339());
         assert_eq!(
@@ -70,7 +70,7 @@ impl World {
         event
     }
 
-    async fn policy(&self, action: &str, grace: &str, review: &str) {
+    pub async fn policy(&self, action: &str, grace: &str, review: &str) {
         let res = self
             .app
             .client
@@ -89,7 +89,7 @@ impl World {
         assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     }
 
-    async fn status(&self, id: &str) -> Value {
+    pub async fn status(&self, id: &str) -> Value {
         self.app
             .client
             .get(self.app.url(&format!(
@@ -105,12 +105,12 @@ impl World {
             .unwrap()
     }
 
-    async fn state(&self, id: &str) -> String {
+    pub async fn state(&self, id: &str) -> String {
         self.status(id).await["state"].as_str().unwrap().to_string()
     }
 
     /// Callback bodies received, parsed, each with its webhook-id.
-    fn notifications(&self) -> Vec<(String, Value)> {
+    pub fn notifications(&self) -> Vec<(String, Value)> {
         self.callback
             .recorded()
             .iter()
@@ -123,14 +123,14 @@ impl World {
             .collect()
     }
 
-    async fn decision_of(&self, id: &str) -> String {
+    pub async fn decision_of(&self, id: &str) -> String {
         self.status(id).await["decision_id"]
             .as_str()
             .expect("a decision")
             .to_string()
     }
 
-    async fn act(&self, decision: &str, action: &str) -> reqwest::Response {
+    pub async fn act(&self, decision: &str, action: &str) -> reqwest::Response {
         self.app
             .client
             .post(
@@ -658,7 +658,7 @@ async fn operator_routes_refuse_missing_and_service_tokens_and_bad_input() {
             .send()
             .await
             .unwrap(),
-        401,
+        403,
     )
     .await;
     for (body, expected) in [
