@@ -56,7 +56,7 @@ async fn put_requires_an_operator_token() {
         .send()
         .await
         .unwrap();
-    problem(res, 401).await;
+    problem(res, 403).await;
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
         .fetch_one(&app.pool)
         .await
