@@ -41,7 +41,6 @@ impl AppState {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    ui::routes(cfg);
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/webhooks/atlassian", web::post().to(webhook::receive))
@@ -94,4 +93,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/containers", web::get().to(status::containers))
                 .route("/summary", web::get().to(status::summary)),
         );
+    // Last: the hot paths above are matched first.
+    ui::routes(cfg);
 }
