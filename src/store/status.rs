@@ -44,40 +44,36 @@ pub async fn site_exists(pool: &PgPool, site: &CloudId) -> Result<bool, Error> {
     .await?)
 }
 
-/// The key `blocked_objects_by_key` (a hash index) is built on; see migration
-/// 20261125000003. Domain parsing refuses U+001F in every part.
-pub fn object_key(site: &CloudId, object: &ObjectRef) -> String {
-    format!(
-        "{}\u{1f}{}\u{1f}{}\u{1f}{}",
-        site.as_str(),
-        object.product.as_str(),
-        object.object_type,
-        object.id
-    )
-}
-
-/// Statuses of many objects, in input order, in one query: one hash-index
-/// probe per object.
+/// Statuses of many objects, in input order, in one query.
 pub async fn check(
     pool: &PgPool,
     defaults: &DefaultPolicy,
     site: &CloudId,
     objects: &[ObjectRef],
 ) -> Result<Vec<ObjectStatus>, Error> {
-    let keys: Vec<String> = objects.iter().map(|o| object_key(site, o)).collect();
-    // Only the blocked ones come back; the rest are clear.
+    let products: Vec<&str> = objects.iter().map(|o| o.product.as_str()).collect();
+    let types: Vec<&str> = objects.iter().map(|o| o.object_type.as_str()).collect();
+    let ids: Vec<&str> = objects.iter().map(|o| o.id.as_str()).collect();
+    // Only the blocked ones come back; the rest are clear. (A hash index on a
+    // combined key made this ~1.2x faster but cost the reconciler a third of
+    // its speed, since every state change must update every index.)
     let rows = sqlx::query(
         "SELECT u.ord, b.state, b.first_blocked_at, b.decision_id,
-                CASE WHEN COALESCE(p.action, $2) = 'purge' AND NOT b.kept
+                CASE WHEN COALESCE(p.action, $5) = 'purge' AND NOT b.kept
                    AND b.state IN ('blocked', 'hidden', 'pending_review', 'purging', 'purged')
-              THEN b.first_blocked_at + make_interval(secs => COALESCE(p.grace_secs, $3)::float8) END AS purge_after
-         FROM UNNEST($1::text[]) WITH ORDINALITY AS u(key, ord)
+              THEN b.first_blocked_at + make_interval(secs => COALESCE(p.grace_secs, $6)::float8) END AS purge_after
+         FROM UNNEST($2::text[], $3::text[], $4::text[]) WITH ORDINALITY
+              AS u(product, object_type, object_id, ord)
          JOIN blocked_objects b
-           ON (b.cloud_id || E'\\x1f' || b.product || E'\\x1f' || b.object_type || E'\\x1f' || b.object_id) = u.key
+           ON b.cloud_id = $1 AND b.product = u.product
+          AND b.object_type = u.object_type AND b.object_id = u.object_id
          LEFT JOIN retention_policies p
                 ON p.cloud_id = b.cloud_id AND p.product = b.product AND p.object_type = b.object_type",
     )
-    .bind(&keys)
+    .bind(site.as_str())
+    .bind(&products)
+    .bind(&types)
+    .bind(&ids)
     .bind(defaults.action.to_string())
     .bind(defaults.grace.as_duration().as_secs() as f64)
     .fetch_all(pool)
