@@ -5,6 +5,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod diagnosis;
 pub mod domain;
 pub mod error;
 pub mod http;

@@ -9,6 +9,8 @@ pub enum ReceiveMode {
     Binary,
     Batch,
     Plain,
+    /// Not an event: an app's observation of Atlassian's policy header.
+    Observation,
 }
 
 impl ReceiveMode {
@@ -18,6 +20,7 @@ impl ReceiveMode {
             Self::Binary => "binary",
             Self::Batch => "batch",
             Self::Plain => "plain",
+            Self::Observation => "observation",
         }
     }
 }

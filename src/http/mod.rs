@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod decisions;
+pub mod diagnosis;
 pub mod forge;
 pub mod health;
 pub mod lifecycle;
@@ -89,6 +90,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/objects/{product}/{type}/{id}/history",
                     web::get().to(status::history),
                 )
+                .route(
+                    "/objects/{product}/{type}/{id}/diagnosis",
+                    web::get().to(diagnosis::diagnosis),
+                )
+                .route("/observations", web::post().to(diagnosis::observe))
                 .route("/blocks", web::get().to(status::blocks))
                 .route("/containers", web::get().to(status::containers))
                 .route("/summary", web::get().to(status::summary)),

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, decisions, forge, health, lifecycle, policies, status, webhook};
+use super::{admin, decisions, diagnosis, forge, health, lifecycle, policies, status, webhook};
 
 struct Security;
 
@@ -43,6 +43,7 @@ impl Modify for Security {
         webhook::receive, forge::scheduled,
         status::object_status, status::check, status::blocks, status::containers,
         status::summary, status::history,
+        diagnosis::observe, diagnosis::diagnosis,
         admin::put_tenant, admin::list_tenants, admin::delete_tenant,
         lifecycle::installed, lifecycle::uninstalled,
         decisions::list, decisions::show, decisions::act, decisions::unblock,

@@ -47,11 +47,11 @@ impl From<ObjectStatus> for ObjectStatusView {
     }
 }
 
-fn site(raw: &str) -> Result<CloudId, Error> {
+pub(super) fn site(raw: &str) -> Result<CloudId, Error> {
     CloudId::parse(raw).map_err(Error::InvalidRequest)
 }
 
-fn object(product: &str, object_type: &str, id: &str) -> Result<ObjectRef, Error> {
+pub(super) fn object(product: &str, object_type: &str, id: &str) -> Result<ObjectRef, Error> {
     let product = Product::parse(product).map_err(Error::InvalidRequest)?;
     ObjectRef::parse(product, object_type, id).map_err(Error::InvalidRequest)
 }
@@ -278,6 +278,14 @@ pub struct SummaryView {
     pub counts: BTreeMap<String, i64>,
     /// Containers with content blocked inside.
     pub containers: i64,
+    /// Atlassian said content was already blocked when the app was registered:
+    /// blocks from before the installation (no event reached the app) may be
+    /// missing from aarc until an event or an observation reveals them.
+    #[serde(rename = "blocksBeforeInstallationMayBeUnknown")]
+    pub blocks_before_installation_may_be_unknown: bool,
+    /// What that registration check found, per product.
+    #[serde(rename = "registrationCheck")]
+    pub registration_check: Vec<crate::store::observations::RegistrationCheck>,
 }
 
 /// Whether anything on the site is blocked, and how much in each state.
@@ -303,10 +311,15 @@ pub async fn summary(
         any |= s.is_blocked() && n > 0;
         view.insert(s.to_string(), n);
     }
+    let checks = crate::store::observations::checks_for_site(&state.pool, &site).await?;
     Ok(HttpResponse::Ok().json(SummaryView {
         any_content_blocked: any,
         counts: view,
         containers,
+        blocks_before_installation_may_be_unknown: checks
+            .iter()
+            .any(|c| c.any_content_blocked == Some(true)),
+        registration_check: checks,
     }))
 }
 

@@ -4,6 +4,7 @@
 //! each step claims its rows with `FOR UPDATE SKIP LOCKED`.
 
 pub mod notify;
+mod registration;
 pub mod verify;
 
 use std::collections::{HashMap, HashSet};
@@ -36,6 +37,8 @@ pub struct PassReport {
     pub now: DateTime<Utc>,
     pub dry_run: bool,
     pub verifications: Vec<String>,
+    /// Sites asked at registration whether content was already blocked.
+    pub registration_checks: Vec<String>,
     pub restored: i64,
     pub hidden: i64,
     pub decisions: i64,
@@ -62,6 +65,9 @@ impl fmt::Display for PassReport {
                 ""
             }
         )?;
+        for c in &self.registration_checks {
+            writeln!(f, "  registration check {c}")?;
+        }
         for v in &self.verifications {
             writeln!(f, "  verify {v}")?;
         }
@@ -136,6 +142,7 @@ impl Reconciler {
         }
         let mut answered: HashMap<(String, String), bool> = HashMap::new();
         if self.config.verify {
+            self.check_registrations(&ctx, &mut report).await?;
             let mut conn = self.pool.acquire().await?;
             let pairs = verifications::due_pairs(&mut conn, now).await?;
             drop(conn);

@@ -3,6 +3,7 @@
 
 pub mod decisions;
 pub mod inbox;
+pub mod observations;
 pub mod outbox;
 pub mod policies;
 pub mod reconcile;

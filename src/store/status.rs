@@ -259,8 +259,9 @@ pub async fn summary(
 /// One entry of an object's history.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
-    /// `event` (a policy event that named the object) or `transition` (a
-    /// state change, with its cause: a pass, a verification, an operator).
+    /// `event` (a policy event that named the object), `transition` (a
+    /// state change, with its cause: a pass, a verification, an operator) or
+    /// `observation` (what the app's services saw when calling Atlassian).
     pub kind: String,
     pub at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -276,6 +277,9 @@ pub struct HistoryEntry {
     pub event_time: Option<DateTime<Utc>>,
     pub received_at: Option<DateTime<Utc>>,
     pub mode: Option<String>,
+    /// For `observation` entries: what the app saw and how aarc classified it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observation: Option<serde_json::Value>,
 }
 
 pub async fn history(
@@ -325,6 +329,23 @@ pub async fn history(
             event_time: None,
             received_at: None,
             mode: None,
+            observation: None,
+        });
+    }
+    for o in crate::store::observations::for_object(pool, site, object, 1000).await? {
+        entries.push(HistoryEntry {
+            kind: "observation".into(),
+            at: o.observed_at,
+            from: None,
+            to: None,
+            cause: None,
+            event_id: None,
+            event_type: None,
+            event_source: None,
+            event_time: None,
+            received_at: Some(o.received_at),
+            mode: None,
+            observation: Some(serde_json::to_value(&o).unwrap_or_default()),
         });
     }
     // Oldest first; an event and the transition it caused keep that order.
@@ -365,6 +386,7 @@ async fn event_history(
                 event_time: time,
                 received_at: Some(received),
                 mode: r.try_get("mode")?,
+                observation: None,
             })
         })
         .collect()

@@ -63,6 +63,22 @@ pub async fn upsert_connect(
     Ok((tenant_from_row(&row)?, row.try_get("inserted")?))
 }
 
+/// The tenant that speaks for a site: an installed one first, Forge before
+/// Connect, the most recently updated.
+pub async fn find_by_site(
+    conn: &mut PgConnection,
+    cloud_id: &str,
+) -> Result<Option<Tenant>, Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {TENANT_COLUMNS} FROM tenants WHERE cloud_id = $1
+         ORDER BY installed DESC, (kind = 'forge') DESC, updated_at DESC LIMIT 1"
+    ))
+    .bind(cloud_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(tenant_from_row).transpose()
+}
+
 pub async fn find_connect(pool: &PgPool, client_key: &str) -> Result<Option<Tenant>, Error> {
     let row = sqlx::query(&format!(
         "SELECT {TENANT_COLUMNS} FROM tenants WHERE kind = 'connect' AND tenant_key = $1"

@@ -148,6 +148,52 @@ impl Browser {
             .to_string()
     }
 
+    /// Waits (up to 15 s) for a navigation to land on a URL ending so.
+    pub async fn wait_for_url_ending(&self, suffix: &str) {
+        for _ in 0..150 {
+            if self.current_url().await.ends_with(suffix) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the browser stayed at {}, not …{suffix}",
+            self.current_url().await
+        );
+    }
+
+    /// Waits (up to 15 s) for an element to show exactly this text.
+    pub async fn wait_for_text(&self, css: &str, expected: &str) {
+        for _ in 0..150 {
+            if self.try_text(css).await.as_deref() == Some(expected) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{css} never showed {expected:?}: {:?}",
+            self.try_text(css).await
+        );
+    }
+
+    async fn try_text(&self, css: &str) -> Option<String> {
+        let url = format!("{}/session/{}/element", self.base, self.session);
+        let found: Value = self
+            .http
+            .post(url)
+            .json(&json!({"using": "css selector", "value": css}))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let el = found["value"][ELEMENT_KEY].as_str()?;
+        let url = format!("{}/session/{}/element/{el}/text", self.base, self.session);
+        let text: Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
+        text["value"].as_str().map(str::to_string)
+    }
+
     pub async fn cookies(&self) -> Vec<Value> {
         self.call(reqwest::Method::GET, "/cookie", None)
             .await

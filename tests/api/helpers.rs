@@ -163,7 +163,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         config,
         pool,
         jwks,
-        client: reqwest::Client::new(),
+        // Idle connections are dropped before actix's 5 s keep-alive closes
+        // them, so a slow test never reuses a connection the server just shut.
+        client: reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .build()
+            .unwrap(),
     }
 }
 

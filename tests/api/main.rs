@@ -2,6 +2,7 @@
 //! database per test), real signatures.
 
 mod browser;
+mod diagnosis;
 mod fakes;
 mod helpers;
 

@@ -290,10 +290,10 @@ async fn an_operator_approves_a_decision_in_a_real_browser() {
     let browser = Browser::start().await;
 
     browser.goto(&w.app.url("/ui")).await;
-    assert!(browser.current_url().await.ends_with("/ui/sign-in"));
+    browser.wait_for_url_ending("/ui/sign-in").await;
     browser.type_into("#token", OPERATOR_TOKEN).await;
     browser.click("button[type=submit]").await;
-    assert!(browser.current_url().await.ends_with("/ui"));
+    browser.wait_for_url_ending("/ui").await;
     let session: Vec<Value> = browser.cookies().await;
     let cookie = session
         .iter()
@@ -310,15 +310,17 @@ async fn an_operator_approves_a_decision_in_a_real_browser() {
     browser.screenshot("queue").await;
 
     browser.click("#pending a.open").await;
-    assert!(browser.current_url().await.ends_with(&decision));
-    assert_eq!(browser.text("#decision-state").await, "pending_review");
+    browser.wait_for_url_ending(&decision).await;
+    browser
+        .wait_for_text("#decision-state", "pending_review")
+        .await;
     browser.screenshot("decision-pending").await;
 
     browser
         .type_into("#reason", "customer confirmed the pages must go")
         .await;
     browser.click("button.approve").await;
-    assert_eq!(browser.text("#decision-state").await, "purging");
+    browser.wait_for_text("#decision-state", "purging").await;
     let audit = browser.text("#audit").await;
     assert!(
         audit.contains("ops")

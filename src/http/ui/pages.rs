@@ -338,6 +338,22 @@ pub async fn site(
 
 /// One line that says what a history entry was about.
 fn history_detail(h: &status::HistoryEntry) -> String {
+    if let Some(o) = &h.observation {
+        let text = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+        let mut line = format!(
+            "{} saw {} on a {} by the {} → {} (rule {})",
+            text("reported_by"),
+            o.get("status").and_then(Value::as_i64).unwrap_or(0),
+            text("operation"),
+            text("actor"),
+            text("verdict"),
+            text("rule"),
+        );
+        if let Some(effect) = o.get("effect").and_then(Value::as_str) {
+            line.push_str(&format!("; {}", effect.replace('_', " ")));
+        }
+        return line;
+    }
     if h.kind == "event" {
         return format!(
             "{} {} (event {}, {} mode)",
@@ -393,13 +409,18 @@ pub async fn object(
             .map_err(Error::InvalidRequest)?;
         let found = status::one(&state.pool, &state.defaults(), &site, &object).await?;
         let history = status::history(&state.pool, &site, &object).await?;
-        Ok::<_, Error>(Some((found, history)))
+        let diagnosis = crate::http::diagnosis::diagnosis_of(&state, &site, &object).await?;
+        Ok::<_, Error>(Some((found, history, diagnosis)))
     }
     .await;
     let now = Utc::now();
     let context = match lookup {
         Ok(None) => json!({"q": q}),
-        Ok(Some((found, history))) => json!({
+        Ok(Some((found, history, diagnosis))) => json!({
+            "diagnosis": {
+                "verdict": diagnosis.verdict.as_str(), "advice": diagnosis.advice,
+                "rule": diagnosis.rule, "since": Moment::maybe(diagnosis.since, now),
+            },
             "q": q,
             "status": {
                 "product": found.object.product.as_str(), "type": found.object.object_type,
