@@ -74,6 +74,7 @@ impl Application {
         });
         let state = web::Data::new(AppState {
             pool: pool.clone(),
+            reconciler: Arc::new(Reconciler::new(pool.clone(), config.clone())),
             config,
             forge,
         });

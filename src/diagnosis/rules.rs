@@ -363,6 +363,23 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_rule_with_its_verdict() {
+        let readme = include_str!("../../README.md");
+        for rule in RULES.iter().chain(std::iter::once(&UNKNOWN)) {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", rule.name)))
+                .unwrap_or_else(|| panic!("README has no row for rule {}", rule.name));
+            assert!(
+                row.trim_end()
+                    .ends_with(&format!("`{}` |", rule.verdict.as_str())),
+                "README row for {} names another verdict: {row}",
+                rule.name
+            );
+        }
+    }
+
+    #[test]
     fn rule_names_are_unique() {
         let mut names: Vec<&str> = RULES.iter().map(|r| r.name).collect();
         names.sort();

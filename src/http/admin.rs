@@ -72,6 +72,12 @@ pub async fn put_tenant(
     }
     let reg = registration(&path, &body.shared_secret, &body.base_url, &body.cloud_id)?;
     let (tenant, created) = tenants::upsert_connect(&state.pool, &reg).await?;
+    if created {
+        // Were blocks made before this installation? Asked in the background.
+        state
+            .reconciler
+            .check_site_soon(tenant.cloud_id.to_string());
+    }
     tracing::info!(created, "tenant registered");
     let view = serde_json::json!({
         "kind": "connect", "clientKey": tenant.key, "cloudId": tenant.cloud_id,

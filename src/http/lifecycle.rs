@@ -62,6 +62,12 @@ pub async fn installed(
         required(&p.cloud_id, "cloudId")?,
     )?;
     let (tenant, created) = tenants::upsert_connect(&state.pool, &reg).await?;
+    if created {
+        // Were blocks made before this installation? Asked in the background.
+        state
+            .reconciler
+            .check_site_soon(tenant.cloud_id.to_string());
+    }
     tracing::info!(operator = %operator.name, client_key = %tenant.key, created, "installed lifecycle");
     let view = serde_json::json!({
         "kind": "connect", "clientKey": tenant.key, "cloudId": tenant.cloud_id,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub forge: ForgeVerifier,
+    /// For work the reconciler does on behalf of a request (registration checks).
+    pub reconciler: Arc<crate::reconcile::Reconciler>,
 }
 
 impl AppState {
