@@ -247,6 +247,10 @@ async fn site_and_object_pages_show_blocks_policies_and_history() {
         object.contains("blocked by"),
         "the event is in the history: {object}"
     );
+    assert!(
+        object.contains("Diagnosis") && object.contains("blocked_by_policy"),
+        "the diagnosis is on the object page: {object}"
+    );
     let never = client
         .get(w.app.url(&format!(
             "/ui/objects?site={}&product=confluence&type=page&id=999",
