@@ -39,7 +39,12 @@ pub async fn scheduled(
         ));
     };
     let mut tx = state.pool.begin().await?;
-    store::tenants::upsert_forge(&mut tx, &installation).await?;
+    let (tenant, created) = store::tenants::upsert_forge(&mut tx, &installation).await?;
     tx.commit().await?;
+    if created {
+        state
+            .reconciler
+            .check_site_soon(tenant.cloud_id.to_string());
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({})))
 }

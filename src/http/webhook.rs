@@ -80,6 +80,10 @@ pub async fn receive(
         body: &body,
     };
     let receipt = ingest::receive(&state.pool, &state.forge, request).await?;
+    if let Some(site) = &receipt.new_site {
+        // A Forge tenant registered by its first token: were blocks made before?
+        state.reconciler.check_site_soon(site.clone());
+    }
     tracing::info!(
         events = receipt.events.len(),
         duplicate = receipt.all_duplicates(),

@@ -31,6 +31,8 @@ pub struct EventReceipt {
 #[derive(Debug)]
 pub struct Receipt {
     pub events: Vec<EventReceipt>,
+    /// The site of a Forge tenant this request registered, if any.
+    pub new_site: Option<String>,
 }
 
 impl Receipt {
@@ -70,15 +72,16 @@ async fn store_events(
     events: &[PolicyEvent],
 ) -> Result<Receipt, Error> {
     let mut tx = pool.begin().await?;
-    let (tenant, site_url) = match who {
+    let (tenant, site_url, new_site) = match who {
         Authenticated::Connect(t) => {
             let site = store::tenants::site_url(&mut tx, t.id).await?;
-            (t.clone(), site)
+            (t.clone(), site, None)
         }
         Authenticated::Forge(inst) => {
-            let t = store::tenants::upsert_forge(&mut tx, inst).await?;
+            let (t, created) = store::tenants::upsert_forge(&mut tx, inst).await?;
             let site = store::tenants::site_url(&mut tx, t.id).await?;
-            (t, site)
+            let new_site = created.then(|| t.cloud_id.to_string());
+            (t, site, new_site)
         }
     };
     for (i, event) in events.iter().enumerate() {
@@ -103,7 +106,10 @@ async fn store_events(
         });
     }
     tx.commit().await?;
-    Ok(Receipt { events: receipts })
+    Ok(Receipt {
+        events: receipts,
+        new_site,
+    })
 }
 
 /// The authenticated tenant owns the event: a payload naming another site

@@ -1,10 +1,10 @@
 //! After a tenant registers, aarc asks Atlassian once per product whether any
 //! content is already blocked from the app. Blocks made before the
 //! installation never reached the app as events, so when the answer is yes the
-//! site summary warns that some blocks may be unknown. Connect registrations
-//! through the HTTP routes ask at once (in the background); every pass asks
-//! for sites not yet checked (Forge tenants, CLI registrations) and retries a
-//! failed check after an hour.
+//! site summary warns that some blocks may be unknown. Registrations through
+//! HTTP (Connect routes, a Forge tenant's first token) ask at once, in the
+//! background; every pass asks for sites not yet checked (CLI registrations,
+//! checks lost to a restart) and retries a failed check after an hour.
 
 use super::verify::{self, Verdict};
 use super::{PassContext, PassReport, Reconciler};

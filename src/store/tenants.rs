@@ -105,10 +105,11 @@ pub async fn site_url(
 
 /// Registers a Forge installation or refreshes what we know of it. The app
 /// system token is replaced only by one that expires later (the newest).
+/// Registers or refreshes a Forge tenant; returns it and whether it is new.
 pub async fn upsert_forge(
     conn: &mut PgConnection,
     inst: &ForgeInstallation,
-) -> Result<Tenant, Error> {
+) -> Result<(Tenant, bool), Error> {
     let (token, expires) = match &inst.system_token {
         Some((t, e)) => (Some(t.expose_secret().to_string()), Some(*e)),
         None => (None, None),
@@ -128,7 +129,7 @@ pub async fn upsert_forge(
             system_token_expires_at = GREATEST(EXCLUDED.system_token_expires_at,
                                                tenants.system_token_expires_at),
             updated_at = now()
-         RETURNING {TENANT_COLUMNS}"
+         RETURNING {TENANT_COLUMNS}, (xmax = 0) AS inserted"
     ))
     .bind(uuid::Uuid::new_v4())
     .bind(&inst.installation_id)
@@ -144,7 +145,7 @@ pub async fn upsert_forge(
     .bind(expires)
     .fetch_one(conn)
     .await?;
-    tenant_from_row(&row)
+    Ok((tenant_from_row(&row)?, row.try_get("inserted")?))
 }
 
 pub async fn set_installed(

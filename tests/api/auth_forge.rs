@@ -44,7 +44,7 @@ async fn forge_tenant(
 }
 
 /// An app system token shaped like the real ones (a JWT) expiring at `exp`.
-fn system_token(exp: i64) -> String {
+pub fn system_token(exp: i64) -> String {
     use base64::Engine;
     let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     format!(

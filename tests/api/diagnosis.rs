@@ -359,3 +359,54 @@ async fn a_tenant_the_pass_has_not_checked_yet_is_checked_by_the_pass() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn a_forge_tenant_is_checked_when_its_first_token_registers_it() {
+    let app = spawn_app().await;
+    let atlassian =
+        crate::fakes::FakeServer::start(Answer::json(200, json!({"anyContentBlocked": true})));
+    let (installation, cloud_id) = new_forge_installation();
+    let mut claims = fit_claims(&installation, &cloud_id);
+    claims["app"]["apiBaseUrl"] = json!(atlassian.url);
+    let token = crate::auth_forge::system_token(chrono::Utc::now().timestamp() + 1800);
+    let res = app
+        .client
+        .post(app.url(WEBHOOK))
+        .bearer_auth(sign_fit(&claims, 1))
+        .header("x-forge-oauth-system", &token)
+        .header("content-type", "application/json")
+        .body(v2_objects_event(&cloud_id, &["1"]).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+    let url = app.url(&format!("/v1/sites/{cloud_id}/summary"));
+    let mut s = Value::Null;
+    for _ in 0..100 {
+        s = app
+            .client
+            .get(&url)
+            .bearer_auth(SERVICE_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if s["registrationCheck"]
+            .as_array()
+            .is_some_and(|c| c.len() == 2)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(s["blocksBeforeInstallationMayBeUnknown"], true, "{s}");
+    let asked = atlassian.recorded();
+    assert!(
+        asked
+            .iter()
+            .all(|r| r.headers["authorization"] == format!("Bearer {token}")),
+        "the app system token is used"
+    );
+}
