@@ -3,13 +3,9 @@
 
 use super::cli_pool as pool;
 use crate::config::Config;
+use crate::http::decisions::decision_id as parse_id;
 use crate::store::decisions::{self, Action, DecisionView};
 use crate::Error;
-
-fn parse_id(raw: &str) -> Result<uuid::Uuid, Error> {
-    raw.parse()
-        .map_err(|_| Error::invalid(format!("{raw:?} is not a decision id (a UUID)")))
-}
 
 fn print_json<T: serde::Serialize>(value: &T) {
     println!(

@@ -51,7 +51,7 @@ fn rule_named(name: &str) -> &'static rules::Rule {
 pub fn diagnose(
     status: &ObjectStatus,
     observations: Vec<StoredObservation>,
-    events: Vec<HistoryEntry>,
+    history: &[HistoryEntry],
 ) -> Diagnosis {
     let newest = observations.last();
     let blocked = status.state.is_blocked();
@@ -121,16 +121,16 @@ pub fn diagnose(
             mode: None,
         })
         .chain(
-            events
-                .into_iter()
+            history
+                .iter()
                 .filter(|e| e.kind == "event")
                 .map(|e| Evidence {
                     kind: "event".into(),
                     at: e.at,
                     observation: None,
-                    event_id: e.event_id,
-                    event_type: e.event_type,
-                    mode: e.mode,
+                    event_id: e.event_id.clone(),
+                    event_type: e.event_type.clone(),
+                    mode: e.mode.clone(),
                 }),
         )
         .collect();
@@ -186,7 +186,7 @@ mod tests {
                 "app_user_restricted",
                 "app-forbidden",
             )],
-            vec![],
+            &[],
         );
         assert_eq!(d.verdict, Verdict::BlockedByPolicy);
         assert_eq!(d.since, Some(t));
@@ -198,7 +198,7 @@ mod tests {
         let d = diagnose(
             &status(ObjectState::Blocked, Some(t - Duration::days(1))),
             vec![seen(t, "accessible", "accessible")],
-            vec![],
+            &[],
         );
         assert_eq!(d.verdict, Verdict::Accessible);
         assert!(d.advice.contains("next reconciler pass"));
@@ -220,7 +220,7 @@ mod tests {
                 "app-forbidden",
             ),
         ];
-        let d = diagnose(&status(ObjectState::Clear, None), obs, vec![]);
+        let d = diagnose(&status(ObjectState::Clear, None), obs, &[]);
         assert_eq!(d.verdict, Verdict::AppUserRestricted);
         assert_eq!(d.since, Some(t - Duration::hours(3)));
         assert_eq!(d.evidence.len(), 3);
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn nothing_known_is_unknown_with_advice() {
-        let d = diagnose(&status(ObjectState::Clear, None), vec![], vec![]);
+        let d = diagnose(&status(ObjectState::Clear, None), vec![], &[]);
         assert_eq!(d.verdict, Verdict::Unknown);
         assert!(d.advice.contains("observations"));
     }

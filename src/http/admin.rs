@@ -71,14 +71,23 @@ pub async fn put_tenant(
         ));
     }
     let reg = registration(&path, &body.shared_secret, &body.base_url, &body.cloud_id)?;
-    let (tenant, created) = tenants::upsert_connect(&state.pool, &reg).await?;
+    register_connect(&state, &reg).await
+}
+
+/// Adds or updates a Connect tenant for an HTTP route: 201 when new (and
+/// then asks Atlassian, in the background, whether content was already
+/// blocked), 200 when updated; the answer never shows the secret.
+pub async fn register_connect(
+    state: &AppState,
+    reg: &ConnectRegistration,
+) -> Result<HttpResponse, Error> {
+    let (tenant, created) = tenants::upsert_connect(&state.pool, reg).await?;
     if created {
-        // Were blocks made before this installation? Asked in the background.
         state
             .reconciler
             .check_site_soon(tenant.cloud_id.to_string());
     }
-    tracing::info!(created, "tenant registered");
+    tracing::info!(client_key = %tenant.key, created, "tenant registered");
     let view = serde_json::json!({
         "kind": "connect", "clientKey": tenant.key, "cloudId": tenant.cloud_id,
         "baseUrl": tenant.base_url, "installed": tenant.installed,

@@ -12,7 +12,7 @@ use crate::domain::{CloudId, ObjectRef, Product};
 use crate::store::decisions::{self, Action, AuditEntry, DecisionObject, DecisionView};
 use crate::Error;
 
-fn decision_id(raw: &str) -> Result<uuid::Uuid, Error> {
+pub fn decision_id(raw: &str) -> Result<uuid::Uuid, Error> {
     raw.parse()
         .map_err(|_| Error::invalid(format!("{raw:?} is not a decision id (a UUID)")))
 }
@@ -226,9 +226,7 @@ pub async fn unblock(
         (None, false) => return Err(Error::invalid("give objects: [...] or all: true")),
         (None, true) => None,
         (Some(list), false) => {
-            if list.is_empty() || list.len() > 1000 {
-                return Err(Error::invalid("objects must hold 1 to 1000 entries"));
-            }
+            super::check_list_len("objects", list.len(), 1000)?;
             Some(
                 list.iter()
                     .enumerate()

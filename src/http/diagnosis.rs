@@ -53,12 +53,7 @@ pub async fn observe(
             "the body must be {{\"observations\": [{{\"product\", \"type\", \"id\", \"status\", \"actor\", \"operation\", …}}]}}: {e}"
         ))
     })?;
-    let n = batch.observations.len();
-    if !(1..=1000).contains(&n) {
-        return Err(Error::invalid(format!(
-            "observations must hold 1 to 1000 entries, not {n}"
-        )));
-    }
+    super::check_list_len("observations", batch.observations.len(), 1000)?;
     let now = chrono::Utc::now();
     let parsed = batch
         .observations
@@ -89,7 +84,7 @@ pub async fn observe(
 }
 
 /// How many observations a diagnosis shows as evidence.
-const EVIDENCE_OBSERVATIONS: i64 = 50;
+pub const EVIDENCE_OBSERVATIONS: i64 = 50;
 
 /// Loads what aarc knows about an object and diagnoses it.
 pub async fn diagnosis_of(
@@ -99,8 +94,9 @@ pub async fn diagnosis_of(
 ) -> Result<Diagnosis, Error> {
     let current = status::one(&state.pool, &state.defaults(), site, object).await?;
     let seen = observations::for_object(&state.pool, site, object, EVIDENCE_OBSERVATIONS).await?;
-    let history = status::history(&state.pool, site, object).await?;
-    Ok(diagnose(&current, seen, history))
+    // Only the events are evidence: no need for the whole history.
+    let events = status::event_history(&state.pool, site, object).await?;
+    Ok(diagnose(&current, seen, &events))
 }
 
 /// Why the app cannot (or can) see an object: verdict, since, evidence, advice.

@@ -8,7 +8,8 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::{admin::registration, operator::Operator, AppState};
+use super::admin::{register_connect, registration};
+use super::{operator::Operator, AppState};
 use crate::store::tenants;
 use crate::Error;
 
@@ -61,23 +62,8 @@ pub async fn installed(
         required(&p.base_url, "baseUrl")?,
         required(&p.cloud_id, "cloudId")?,
     )?;
-    let (tenant, created) = tenants::upsert_connect(&state.pool, &reg).await?;
-    if created {
-        // Were blocks made before this installation? Asked in the background.
-        state
-            .reconciler
-            .check_site_soon(tenant.cloud_id.to_string());
-    }
-    tracing::info!(operator = %operator.name, client_key = %tenant.key, created, "installed lifecycle");
-    let view = serde_json::json!({
-        "kind": "connect", "clientKey": tenant.key, "cloudId": tenant.cloud_id,
-        "baseUrl": tenant.base_url, "installed": tenant.installed,
-    });
-    Ok(if created {
-        HttpResponse::Created().json(view)
-    } else {
-        HttpResponse::Ok().json(view)
-    })
+    tracing::info!(operator = %operator.name, "installed lifecycle");
+    register_connect(&state, &reg).await
 }
 
 /// Marks the tenant uninstalled: records stay, its events are refused from now on.

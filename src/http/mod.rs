@@ -43,6 +43,17 @@ impl AppState {
     }
 }
 
+/// Refuses a request list outside 1..=`max` entries, naming the field.
+pub(crate) fn check_list_len(field: &str, len: usize, max: usize) -> Result<(), crate::Error> {
+    if (1..=max).contains(&len) {
+        Ok(())
+    } else {
+        Err(crate::Error::invalid(format!(
+            "{field} must hold 1 to {max} entries, not {len}"
+        )))
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))

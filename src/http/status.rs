@@ -118,12 +118,7 @@ pub async fn check(
             "the body must be {{\"objects\": [{{\"product\", \"type\", \"id\"}}, …]}}: {e}"
         ))
     })?;
-    if request.objects.is_empty() || request.objects.len() > MAX_CHECK {
-        return Err(Error::invalid(format!(
-            "objects must hold 1 to {MAX_CHECK} entries, not {}",
-            request.objects.len()
-        )));
-    }
+    super::check_list_len("objects", request.objects.len(), MAX_CHECK)?;
     let objects = request
         .objects
         .iter()

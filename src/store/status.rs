@@ -353,7 +353,8 @@ pub async fn history(
     Ok(entries)
 }
 
-async fn event_history(
+/// The events that named the object, oldest first.
+pub async fn event_history(
     pool: &PgPool,
     site: &CloudId,
     object: &ObjectRef,

@@ -145,20 +145,7 @@ async fn a_policy_header_blocks_an_object_no_event_mentioned() {
         "{d}"
     );
     // The history shows the block's cause and the observation.
-    let history: Value = w
-        .app
-        .client
-        .get(w.app.url(&format!(
-            "/v1/sites/{}/objects/confluence/page/42/history",
-            w.tenant.cloud_id
-        )))
-        .bearer_auth(SERVICE_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history = w.history("42").await;
     let entries = history["history"].as_array().unwrap();
     assert!(entries
         .iter()
@@ -197,20 +184,7 @@ async fn a_successful_read_of_a_blocked_object_leads_to_restored_at_the_next_pas
 
     let report = w.pass_at(Duration::hours(2)).await;
     assert_eq!(w.state("7").await, "restored", "{report}");
-    let history: Value = w
-        .app
-        .client
-        .get(w.app.url(&format!(
-            "/v1/sites/{}/objects/confluence/page/7/history",
-            w.tenant.cloud_id
-        )))
-        .bearer_auth(SERVICE_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history = w.history("7").await;
     let entries = history["history"].as_array().unwrap();
     let seen = entries.iter().find(|e| e["kind"] == "observation").unwrap();
     assert_eq!(seen["observation"]["effect"], "verification_requested");

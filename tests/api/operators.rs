@@ -157,20 +157,7 @@ async fn the_cli_lists_shows_and_acts_on_decisions_with_an_audit_trail() {
     );
 
     // The operator's action appears in the object's history too.
-    let history: Value = w
-        .app
-        .client
-        .get(w.app.url(&format!(
-            "/v1/sites/{}/objects/confluence/page/1/history",
-            w.tenant.cloud_id
-        )))
-        .bearer_auth(SERVICE_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history = w.history("1").await;
     let purging = history["history"]
         .as_array()
         .unwrap()

@@ -105,6 +105,23 @@ impl World {
             .unwrap()
     }
 
+    /// `GET …/objects/confluence/page/{id}/history` as a service.
+    pub async fn history(&self, id: &str) -> Value {
+        self.app
+            .client
+            .get(self.app.url(&format!(
+                "/v1/sites/{}/objects/confluence/page/{id}/history",
+                self.tenant.cloud_id
+            )))
+            .bearer_auth(SERVICE_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn state(&self, id: &str) -> String {
         self.status(id).await["state"].as_str().unwrap().to_string()
     }
@@ -204,20 +221,7 @@ async fn hide_hides_at_once_and_tells_the_app_with_a_valid_signature() {
     assert_eq!((again.hidden, again.delivered), (0, 0));
     assert_eq!(w.callback.recorded().len(), 1);
     // The history shows the event and the transition with its pass.
-    let h: Value = w
-        .app
-        .client
-        .get(w.app.url(&format!(
-            "/v1/sites/{}/objects/confluence/page/1/history",
-            w.tenant.cloud_id
-        )))
-        .bearer_auth(SERVICE_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h = w.history("1").await;
     let kinds: Vec<&str> = h["history"]
         .as_array()
         .unwrap()
@@ -560,20 +564,7 @@ async fn a_new_block_after_restore_starts_a_new_cycle_but_an_older_event_does_no
     assert_eq!(w.app.post_structured(&w.tenant, &fresh).await.status(), 202);
     let status = w.status("1").await;
     assert_eq!(status["state"], "blocked");
-    let h: Value = w
-        .app
-        .client
-        .get(w.app.url(&format!(
-            "/v1/sites/{}/objects/confluence/page/1/history",
-            w.tenant.cloud_id
-        )))
-        .bearer_auth(SERVICE_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h = w.history("1").await;
     let transitions: Vec<(String, String)> = h["history"]
         .as_array()
         .unwrap()

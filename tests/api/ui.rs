@@ -36,6 +36,11 @@ impl Session {
         self.with_cookie(self.http.get(url))
     }
 
+    /// The HTML of a page.
+    async fn page(&self, url: impl reqwest::IntoUrl) -> String {
+        self.get(url).send().await.unwrap().text().await.unwrap()
+    }
+
     fn post(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
         self.with_cookie(self.http.post(url))
     }
@@ -126,14 +131,7 @@ async fn forms_refuse_forgeries_and_a_decision_no_longer_pending() {
     let client = Session::new();
     assert_eq!(sign_in(&w.app, &client, OPERATOR_TOKEN).await.status(), 303);
     let page_url = w.app.url(&format!("/ui/decisions/{decision}"));
-    let html = client
-        .get(&page_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = client.page(&page_url).await;
     assert!(html.contains("Approve purge"), "{html}");
     let csrf = csrf_of(&html);
     let before = audit_count(&w.app).await;
@@ -216,29 +214,19 @@ async fn site_and_object_pages_show_blocks_policies_and_history() {
     let client = Session::new();
     sign_in(&w.app, &client, OPERATOR_TOKEN).await;
     let site = client
-        .get(w.app.url(&format!("/ui/sites/{}", w.tenant.cloud_id)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .page(w.app.url(&format!("/ui/sites/{}", w.tenant.cloud_id)))
+        .await;
     assert!(site.contains("confluence/page/1") && site.contains("confluence/page/2"));
     assert!(
         site.contains("<td>purge</td><td>1d</td><td>required</td>"),
         "{site}"
     );
     let object = client
-        .get(w.app.url(&format!(
+        .page(w.app.url(&format!(
             "/ui/objects?site={}&product=confluence&type=page&id=1",
             w.tenant.cloud_id
         )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(
         object.contains("pending_review") && object.contains(&decision),
         "{object}"
@@ -252,28 +240,18 @@ async fn site_and_object_pages_show_blocks_policies_and_history() {
         "the diagnosis is on the object page: {object}"
     );
     let never = client
-        .get(w.app.url(&format!(
+        .page(w.app.url(&format!(
             "/ui/objects?site={}&product=confluence&type=page&id=999",
             w.tenant.cloud_id
         )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(never.contains("never seen a block"), "{never}");
     let bad = client
-        .get(
+        .page(
             w.app
                 .url("/ui/objects?site=no%20spaces&product=confluence&type=page&id=1"),
         )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(bad.contains("is not a site id"), "{bad}");
     let missing = client
         .get(

@@ -6,8 +6,21 @@
 //! Every form carries the session's anti-forgery token, and every POST must
 //! come from this origin when the browser says where it comes from.
 
+/// The page, or the sign-in form when nobody is signed in, or an error page.
+macro_rules! signed_in_or_redirect {
+    ($req:expr, $state:expr) => {
+        match $crate::http::ui::session(&$req, &$state).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return $crate::http::ui::see_other("/ui/sign-in"),
+            Err(e) => return $crate::http::ui::error_page(&e, None),
+        }
+    };
+}
+
+mod lookup;
 mod moment;
 mod pages;
+mod sign_in;
 
 use std::sync::OnceLock;
 
@@ -27,13 +40,13 @@ const COOKIE: &str = "aarc_session";
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ui", web::get().to(pages::queue))
         .route("/ui/", web::get().to(pages::queue))
-        .route("/ui/sign-in", web::get().to(pages::sign_in_form))
-        .route("/ui/sign-in", web::post().to(pages::sign_in))
-        .route("/ui/sign-out", web::post().to(pages::sign_out))
+        .route("/ui/sign-in", web::get().to(sign_in::form))
+        .route("/ui/sign-in", web::post().to(sign_in::sign_in))
+        .route("/ui/sign-out", web::post().to(sign_in::sign_out))
         .route("/ui/decisions/{id}", web::get().to(pages::decision))
         .route("/ui/decisions/{id}", web::post().to(pages::act))
-        .route("/ui/sites/{cloud_id}", web::get().to(pages::site))
-        .route("/ui/objects", web::get().to(pages::object));
+        .route("/ui/sites/{cloud_id}", web::get().to(lookup::site))
+        .route("/ui/objects", web::get().to(lookup::object));
 }
 
 fn templates() -> &'static Environment<'static> {
@@ -186,6 +199,18 @@ fn same_origin(req: &HttpRequest) -> Result<(), Error> {
             "a form from {origin} cannot act on this page"
         )))
     }
+}
+
+/// A page's template context with what the layout needs.
+fn page(session: &SignedIn, title: &str, mut context: Value) -> Value {
+    context["title"] = Value::from(title);
+    session.add_to(&mut context);
+    context
+}
+
+/// The page, or the error as a page.
+fn finish(result: Result<HttpResponse, Error>, session: &SignedIn) -> HttpResponse {
+    result.unwrap_or_else(|e| error_page(&e, Some(session)))
 }
 
 /// The fields of a URL-encoded form.
