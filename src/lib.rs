@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod localdb;
+pub mod metrics;
 pub mod reconcile;
 pub mod startup;
 pub mod store;

@@ -66,17 +66,21 @@ impl Application {
             config.forge_app_ids.clone(),
         );
         let config = Arc::new(config);
+        // One reconciler serves the periodic passes and the work requests
+        // hand it (registration checks).
+        let shared_reconciler = Arc::new(Reconciler::new(pool.clone(), config.clone()));
         let reconciler = config.reconciler.then(|| {
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let worker = Reconciler::new(pool.clone(), config.clone());
+            let worker = shared_reconciler.clone();
             let interval = config.reconcile_interval.as_duration();
             (stop, tokio::spawn(worker.run_forever(interval, stopped)))
         });
         let state = web::Data::new(AppState {
             pool: pool.clone(),
-            reconciler: Arc::new(Reconciler::new(pool.clone(), config.clone())),
+            reconciler: shared_reconciler,
             config,
             forge,
+            metrics_cache: Default::default(),
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -73,7 +73,10 @@ pub async fn reconcile_once(
     let (url, _local) = database_url(&config).await?;
     let pool = store::pool(&url, 4, "aarc-reconcile")?;
     store::migrate(&pool).await?;
-    let reconciler = crate::reconcile::Reconciler::new(pool, std::sync::Arc::new(config));
+    let reconciler = std::sync::Arc::new(crate::reconcile::Reconciler::new(
+        pool,
+        std::sync::Arc::new(config),
+    ));
     let report = reconciler
         .run_pass(now.unwrap_or_else(chrono::Utc::now), dry_run)
         .await?;
@@ -87,7 +90,10 @@ pub async fn reconcile_forever(config: Config) -> Result<(), Error> {
     let pool = store::pool(&url, 4, "aarc-reconcile")?;
     store::migrate(&pool).await?;
     let interval = config.reconcile_interval.as_duration();
-    let reconciler = crate::reconcile::Reconciler::new(pool, std::sync::Arc::new(config));
+    let reconciler = std::sync::Arc::new(crate::reconcile::Reconciler::new(
+        pool,
+        std::sync::Arc::new(config),
+    ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(reconciler.run_forever(interval, stopped));
     let _ = tokio::signal::ctrl_c().await;

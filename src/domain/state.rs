@@ -47,6 +47,11 @@ impl ObjectState {
             })
     }
 
+    /// Whether a row can hold this state (`Clear` means "no row").
+    pub fn is_stored(self) -> bool {
+        self != Self::Clear
+    }
+
     /// Whether the app is blocked from the object in this state.
     pub fn is_blocked(self) -> bool {
         !matches!(self, Self::Clear | Self::Restored)

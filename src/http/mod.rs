@@ -30,6 +30,8 @@ pub struct AppState {
     pub forge: ForgeVerifier,
     /// For work the reconciler does on behalf of a request (registration checks).
     pub reconciler: Arc<crate::reconcile::Reconciler>,
+    /// When `/metrics` last read its figures from the database.
+    pub metrics_cache: crate::metrics::DbFiguresCache,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ pub(crate) fn check_list_len(field: &str, len: usize, max: usize) -> Result<(), 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
         .route("/webhooks/atlassian", web::post().to(webhook::receive))
         .route("/forge/scheduled", web::post().to(forge::scheduled))
         .route("/admin/tenants", web::get().to(admin::list_tenants))

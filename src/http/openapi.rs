@@ -48,7 +48,7 @@ impl Modify for Security {
         lifecycle::installed, lifecycle::uninstalled,
         decisions::list, decisions::show, decisions::act, decisions::unblock,
         policies::get, policies::put,
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, health::metrics,
     ),
     modifiers(&Security),
 )]

@@ -55,6 +55,30 @@ pub async fn receive(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Error> {
+    let started = std::time::Instant::now();
+    let answer = receive_events(state, req, payload).await;
+    let status = match &answer {
+        Ok(response) => response.status(),
+        Err(e) => actix_web::ResponseError::status_code(e),
+    };
+    let metrics = &crate::metrics::METRICS;
+    metrics
+        .ingest_seconds
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .webhook_requests
+        .get_or_create(&crate::metrics::StatusLabel {
+            status: status.as_u16(),
+        })
+        .inc();
+    answer
+}
+
+async fn receive_events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Error> {
     let body = read_body(&req, payload, state.config.max_body_bytes).await?;
     let ce_headers = req
         .headers()

@@ -106,6 +106,11 @@ async fn store_events(
         });
     }
     tx.commit().await?;
+    let metrics = &crate::metrics::METRICS;
+    metrics.ingest_batch_events.observe(events.len() as f64);
+    for (event, receipt) in events.iter().zip(&receipts) {
+        metrics.event(mode, event, receipt.status.as_str());
+    }
     Ok(Receipt {
         events: receipts,
         new_site,

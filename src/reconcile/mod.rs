@@ -119,6 +119,24 @@ impl Reconciler {
     /// One pass at `now`. A dry run does every database step inside one
     /// transaction that is rolled back, and calls nobody.
     pub async fn run_pass(&self, now: DateTime<Utc>, dry_run: bool) -> Result<PassReport, Error> {
+        let started = std::time::Instant::now();
+        let report = self.pass(now, dry_run).await?;
+        if !dry_run {
+            let metrics = &crate::metrics::METRICS;
+            metrics
+                .reconcile_pass_seconds
+                .observe(started.elapsed().as_secs_f64());
+            metrics.reconciled("hidden", report.hidden);
+            metrics.reconciled("restored", report.restored);
+            metrics.reconciled("decided", report.decided_objects);
+            metrics
+                .reconcile_decisions
+                .inc_by(report.decisions.unsigned_abs());
+        }
+        Ok(report)
+    }
+
+    async fn pass(&self, now: DateTime<Utc>, dry_run: bool) -> Result<PassReport, Error> {
         let ctx = self.context(now);
         let mut report = PassReport {
             pass_id: ctx.pass_id,
@@ -287,6 +305,10 @@ impl Reconciler {
                 )
                 .await;
                 let mut tx = self.pool.begin().await?;
+                let counted = match &outcome {
+                    notify::Delivery::Acknowledged => "delivered",
+                    notify::Delivery::Failed { .. } => "failed",
+                };
                 match outcome {
                     notify::Delivery::Acknowledged => {
                         outbox::mark_delivered(&mut tx, ctx.now, message.id).await?;
@@ -305,18 +327,23 @@ impl Reconciler {
                         report.delivery_failures += 1;
                         if dead {
                             report.dead += 1;
+                            crate::metrics::Metrics::outcome(
+                                &crate::metrics::METRICS.outbox_attempts,
+                                "dead",
+                            );
                             tracing::error!(message_id = %message.id, %error, "notification is dead after too many attempts");
                         }
                     }
                 }
                 tx.commit().await?;
+                crate::metrics::Metrics::outcome(&crate::metrics::METRICS.outbox_attempts, counted);
             }
         }
     }
 
     /// Passes every `interval` until `stop` says otherwise.
     pub async fn run_forever(
-        self,
+        self: Arc<Self>,
         interval: Duration,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {

@@ -39,7 +39,27 @@ fn forge_base(api_base_url: &str, product: &str, cloud_id: &str) -> String {
     }
 }
 
+/// Asks Atlassian whether `product` on `cloud_id` blocks any content, and
+/// counts the answer in the metrics.
 pub async fn verify(
+    client: &reqwest::Client,
+    target: &VerificationTarget,
+    app_key: Option<&str>,
+    cloud_id: &str,
+    product: &str,
+) -> Verdict {
+    let verdict = ask(client, target, app_key, cloud_id, product).await;
+    let outcome = match &verdict {
+        Verdict::AnyBlocked(true) => "blocked",
+        Verdict::AnyBlocked(false) => "not_blocked",
+        Verdict::Unavailable(_) => "unavailable",
+        Verdict::Failed { .. } => "failed",
+    };
+    crate::metrics::Metrics::outcome(&crate::metrics::METRICS.verification_calls, outcome);
+    verdict
+}
+
+async fn ask(
     client: &reqwest::Client,
     target: &VerificationTarget,
     app_key: Option<&str>,

@@ -19,6 +19,16 @@ pub enum Outcome {
     Duplicate,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Ignored => "ignored",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
 /// Records one event and applies its effect, unless (site, source, id) was
 /// seen before, in which case nothing at all changes.
 pub async fn record(

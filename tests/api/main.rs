@@ -11,6 +11,7 @@ mod auth_forge;
 mod durability;
 mod fixtures;
 mod health;
+mod metrics;
 mod operators;
 mod qsh_vectors;
 mod reconciler;
