@@ -49,6 +49,27 @@ enum Command {
         #[command(subcommand)]
         action: DecisionAction,
     },
+    /// Sign event files as a Connect tenant and post them to a running aarc.
+    Send {
+        /// JSON bodies to send (`-` reads standard input); several are sent in order.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// The Connect tenant's clientKey: its shared secret signs the requests.
+        #[arg(long)]
+        tenant: String,
+        /// aarc's base URL or webhook URL (default: the AARC_LISTEN address).
+        #[arg(long)]
+        url: Option<String>,
+        /// Content-Type to send (default: from the body's shape).
+        #[arg(long)]
+        content_type: Option<String>,
+    },
+    /// Exit 0 when a running aarc answers /readyz (for container health checks).
+    Healthcheck {
+        /// aarc's base URL (default: the AARC_LISTEN address).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Print the OpenAPI 3.1 document of every route.
     Openapi,
     /// Control the self-managed PostgreSQL cluster (used when DATABASE_URL is unset).
@@ -222,6 +243,21 @@ async fn main() {
             DecisionAction::Hold(a) => act(&config, "hold", a).await,
             DecisionAction::Keep(a) => act(&config, "keep", a).await,
         },
+        Command::Send {
+            files,
+            tenant,
+            url,
+            content_type,
+        } => {
+            let args = commands::send::SendArgs {
+                files,
+                tenant,
+                url,
+                content_type,
+            };
+            commands::send::send(&config, args).await
+        }
+        Command::Healthcheck { url } => commands::healthcheck(&config, url.as_deref()).await,
         Command::LocalDb { action } => commands::local_db(&config, &action).await,
         Command::Tenants { action } => match action {
             TenantAction::Add {

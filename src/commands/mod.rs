@@ -2,6 +2,7 @@
 
 pub mod decisions;
 pub mod policies;
+pub mod send;
 pub mod tenants;
 
 use crate::config::Config;
@@ -30,6 +31,29 @@ pub async fn migrate(config: &Config) -> Result<(), Error> {
     store::migrate(&pool).await?;
     eprintln!("database schema is up to date");
     Ok(())
+}
+
+/// `aarc healthcheck`: exits 0 when the server on `url` (default: the
+/// listen address) answers `/readyz` with 200 — for container health checks,
+/// which should not need curl in the image.
+pub async fn healthcheck(config: &Config, url: Option<&str>) -> Result<(), Error> {
+    let mut target = send::webhook_url(url, &config.listen)?;
+    target.set_path("/readyz");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+    match client.get(target.clone()).send().await {
+        Ok(r) if r.status().is_success() => {
+            println!("ready");
+            Ok(())
+        }
+        Ok(r) => Err(Error::Unavailable(format!(
+            "{target} answered HTTP {}",
+            r.status()
+        ))),
+        Err(e) => Err(Error::Unavailable(format!("{target}: {e}"))),
+    }
 }
 
 /// `aarc local-db start|stop|url`: the self-managed cluster, for scripts.

@@ -145,9 +145,19 @@ pub async fn spawn_app() -> TestApp {
 /// Starts aarc on a random port against a fresh database; `tweak` may change
 /// the configuration before it is built.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with_vars(&[], tweak).await
+}
+
+/// `spawn_app_with`, with variables added to (or replacing) the test ones.
+pub async fn spawn_app_with_vars(
+    extra: &[(String, String)],
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     let db_url = fresh_database().await;
     let jwks = start_jwks_server(vec![test_jwk(1)]);
-    let mut config = Config::from_map(&base_vars(&db_url, &jwks.url)).unwrap();
+    let mut vars = base_vars(&db_url, &jwks.url);
+    vars.extend(extra.iter().cloned());
+    let mut config = Config::from_map(&vars).unwrap();
     config.jwks_refetch_cooldown = std::time::Duration::ZERO;
     config.reconciler = false; // tests run passes themselves, with a pretend clock
     tweak(&mut config);

@@ -9,6 +9,7 @@ mod helpers;
 mod auth_connect;
 mod auth_forge;
 mod durability;
+mod first_run;
 mod fixtures;
 mod health;
 mod metrics;
