@@ -16,6 +16,7 @@ mod metrics;
 mod operators;
 mod qsh_vectors;
 mod reconciler;
+mod scaling;
 mod status;
 mod tenants;
 mod ui;
