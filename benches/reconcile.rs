@@ -18,6 +18,10 @@ const SITES: i64 = 1000;
 const PER_SITE: i64 = 1000;
 
 async fn load(pool: &sqlx::PgPool) {
+    println!(
+        "loading {} blocked objects (this takes a while)…",
+        SITES * PER_SITE
+    );
     let t = Instant::now();
     sqlx::query(
         "INSERT INTO tenants (id, kind, tenant_key, cloud_id, shared_secret)

@@ -21,6 +21,10 @@ const SMALL_SITES: u64 = 999;
 const SMALL: u64 = 1_000;
 
 async fn load(db_url: &str) {
+    println!(
+        "loading {} blocked objects (this takes a while)…",
+        BIG + SMALL_SITES * SMALL
+    );
     let pool = pool(db_url, 2);
     aarc::store::migrate(&pool).await.unwrap();
     let t = Instant::now();

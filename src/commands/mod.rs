@@ -26,10 +26,28 @@ pub async fn serve(config: Config) -> Result<(), Error> {
 pub async fn migrate(config: &Config) -> Result<(), Error> {
     let (url, _local) = database_url(config).await?;
     let pool = store::pool(&url, 2, "aarc-migrate")?;
-    let pending = store::MIGRATOR.iter().count();
-    eprintln!("applying up to {pending} migrations…");
+    let applied = store::applied_migrations(&pool).await?;
+    let pending: Vec<_> = store::MIGRATOR
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect();
+    if pending.is_empty() {
+        eprintln!(
+            "database schema is up to date ({} migrations)",
+            applied.len()
+        );
+        return Ok(());
+    }
+    eprintln!("applying {} migration(s):", pending.len());
+    for m in &pending {
+        eprintln!("  {} {}", m.version, m.description);
+    }
+    let started = std::time::Instant::now();
     store::migrate(&pool).await?;
-    eprintln!("database schema is up to date");
+    eprintln!(
+        "database schema is up to date ({:.1}s)",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

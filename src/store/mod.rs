@@ -50,6 +50,22 @@ pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
     Ok(())
 }
 
+/// Versions of the migrations this database has applied (none when it has
+/// never been migrated).
+pub async fn applied_migrations(pool: &PgPool) -> Result<Vec<i64>, Error> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    Ok(
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
 /// Errors that mean "the database is not reachable right now" rather than
 /// "this statement is wrong": callers answer 503 and the sender retries.
 pub fn is_connection_error(err: &sqlx::Error) -> bool {

@@ -221,3 +221,40 @@ async fn healthcheck_exits_zero_only_when_aarc_is_ready() {
     assert_eq!(down.status.code(), Some(1));
     assert!(stderr(&down).contains("127.0.0.1:1"));
 }
+
+#[tokio::test]
+async fn migrate_names_each_migration_it_applies_then_says_up_to_date() {
+    let url = empty_database().await;
+    let run = |url: String| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_aarc"))
+                .arg("migrate")
+                .env("DATABASE_URL", url)
+                .output()
+                .unwrap()
+        })
+    };
+    let first = run(url.clone()).await.unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let text = stderr(&first);
+    let count = aarc::store::MIGRATOR.iter().count();
+    assert!(
+        text.contains(&format!("applying {count} migration(s):")),
+        "{text}"
+    );
+    for m in aarc::store::MIGRATOR.iter() {
+        assert!(
+            text.contains(&format!("{} {}", m.version, m.description)),
+            "{text}"
+        );
+    }
+    let second = run(url).await.unwrap();
+    assert!(second.status.success());
+    assert!(
+        stderr(&second).contains(&format!(
+            "database schema is up to date ({count} migrations)"
+        )),
+        "{}",
+        stderr(&second)
+    );
+}

@@ -52,6 +52,15 @@ async fn server_url() -> String {
 
 /// A new, migrated database; returns its URL.
 pub async fn fresh_database() -> String {
+    let url = empty_database().await;
+    let pool = PgPool::connect(&url).await.unwrap();
+    aarc::store::migrate(&pool).await.unwrap();
+    pool.close().await;
+    url
+}
+
+/// A new database without any schema; returns its URL.
+pub async fn empty_database() -> String {
     let server = server_url().await;
     let name = format!("aarc_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(&server).await.unwrap();
@@ -61,11 +70,7 @@ pub async fn fresh_database() -> String {
         .unwrap();
     let mut url = url::Url::parse(&server).unwrap();
     url.set_path(&name);
-    let url = url.to_string();
-    let pool = PgPool::connect(&url).await.unwrap();
-    aarc::store::migrate(&pool).await.unwrap();
-    pool.close().await;
-    url
+    url.to_string()
 }
 
 /// A fake Forge key server: serves whatever key set the test puts in it and
