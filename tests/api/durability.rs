@@ -10,7 +10,11 @@ use serde_json::Value;
 use crate::helpers::*;
 
 /// Every acknowledged event id is in the inbox exactly once, with its object blocked.
-async fn assert_all_committed(app_pool: &sqlx::PgPool, cloud_id: &str, acked: &HashSet<String>) {
+pub async fn assert_all_committed(
+    app_pool: &sqlx::PgPool,
+    cloud_id: &str,
+    acked: &HashSet<String>,
+) {
     let stored: Vec<String> =
         sqlx::query_scalar("SELECT event_id FROM inbox_events WHERE cloud_id = $1")
             .bind(cloud_id)
@@ -163,35 +167,11 @@ async fn the_same_event_sent_by_many_clients_at_once_is_applied_exactly_once() {
     assert_eq!(app.blocked_count(&t.cloud_id).await, 3);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn sigterm_lets_requests_in_flight_finish_and_loses_nothing_acknowledged() {
     let db_url = fresh_database().await;
     let t = ConnectTenant::new();
-    let add = std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
-        .args([
-            "tenants",
-            "add",
-            "--client-key",
-            &t.client_key,
-            "--shared-secret",
-            &t.secret,
-            "--base-url",
-            &t.base_url,
-            "--cloud-id",
-            &t.cloud_id,
-        ])
-        .env("DATABASE_URL", &db_url)
-        .output()
-        .unwrap();
-    assert!(add.status.success());
+    add_tenant_with_cli(&db_url, &t);
     let port = free_port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
         .arg("serve")

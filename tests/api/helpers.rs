@@ -371,3 +371,38 @@ pub async fn problem(res: reqwest::Response, status: u16) -> Value {
     assert!(!body["detail"].as_str().unwrap().is_empty());
     body
 }
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Registers a Connect tenant with `aarc tenants add`, for tests that run
+/// aarc as a separate process.
+pub fn add_tenant_with_cli(db_url: &str, t: &ConnectTenant) {
+    let add = std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
+        .args([
+            "tenants",
+            "add",
+            "--client-key",
+            &t.client_key,
+            "--shared-secret",
+            &t.secret,
+            "--base-url",
+            &t.base_url,
+            "--cloud-id",
+            &t.cloud_id,
+        ])
+        .env("DATABASE_URL", db_url)
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+}
