@@ -164,6 +164,20 @@ impl ObservationInput {
         if self.headers.len() > 50 {
             return Err("headers: at most 50 are kept".into());
         }
+        // PostgreSQL stores U+0000 in neither text nor jsonb.
+        if message.contains('\0') {
+            return Err("message contains the character U+0000, which cannot be stored".into());
+        }
+        if let Some(name) = self
+            .headers
+            .iter()
+            .find(|(n, v)| n.contains('\0') || v.contains('\0'))
+            .map(|(n, _)| n)
+        {
+            return Err(format!(
+                "header {name:?} contains the character U+0000, which cannot be stored"
+            ));
+        }
         let headers: Vec<(String, String)> = self
             .headers
             .into_iter()

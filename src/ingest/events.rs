@@ -93,9 +93,51 @@ fn attribute(event: &Map<String, Value>, name: &str, max: usize) -> Result<Optio
     }
 }
 
+/// Where in the event a key or string holds U+0000, as a dotted path.
+fn nul_path(event: &Map<String, Value>) -> Option<String> {
+    fn walk(v: &Value, path: &str) -> Option<String> {
+        match v {
+            Value::String(s) if s.contains('\0') => Some(path.to_string()),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| walk(item, &format!("{path}[{i}]"))),
+            Value::Object(map) => map.iter().find_map(|(k, item)| {
+                let here = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if k.contains('\0') {
+                    Some(format!(
+                        "a key in {}",
+                        if path.is_empty() { "the event" } else { path }
+                    ))
+                } else {
+                    walk(item, &here)
+                }
+            }),
+            _ => None,
+        }
+    }
+    event.iter().find_map(|(k, v)| {
+        if k.contains('\0') {
+            Some("a key in the event".to_string())
+        } else {
+            walk(v, k)
+        }
+    })
+}
+
 /// Turns one event object into a `PolicyEvent`. `strict` demands the
 /// CloudEvents attributes that plain JSON may leave out.
 pub fn parse(mut event: Map<String, Value>, strict: bool) -> Result<PolicyEvent, Error> {
+    if let Some(path) = nul_path(&event) {
+        // PostgreSQL can store U+0000 in neither text nor jsonb.
+        return Err(Error::invalid(format!(
+            "{path} contains the character U+0000, which cannot be stored"
+        )));
+    }
     match event.get("specversion") {
         None if !strict => {}
         None => return Err(Error::invalid("attribute specversion is required")),
@@ -303,6 +345,23 @@ mod tests {
             Err(Error::InvalidRequest(d)) => d,
             other => panic!("expected a 400, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_is_refused_with_its_place() {
+        let event = |ids: Value| {
+            json!({"specversion":"1.0","id":"1","source":"s","type":V2_OBJECTS,
+            "data":{"workspace":{"cloudId":"c1"},"objects":[
+                {"product":"confluence","type":"page","ids":ids}]}})
+        };
+        assert_eq!(
+            detail(parse_value(event(json!(["1", "a\u{0}b"])), true)),
+            "data.objects[0].ids[1] contains the character U+0000, which cannot be stored"
+        );
+        let mut with_key = event(json!(["1"]));
+        with_key["data"]["x\u{0}"] = json!(1);
+        assert!(detail(parse_value(with_key, true)).starts_with("a key in data contains"));
+        assert!(parse_value(event(json!(["1"])), true).is_ok());
     }
 
     #[test]

@@ -85,10 +85,14 @@ async fn store_events(
         }
     };
     for (i, event) in events.iter().enumerate() {
-        check_site(&tenant, site_url.as_deref(), event).map_err(|e| match e {
-            Error::Forbidden(d) if events.len() > 1 => Error::Forbidden(format!("event {i}: {d}")),
-            other => other,
-        })?;
+        check_sender(who, event)
+            .and_then(|()| check_site(&tenant, site_url.as_deref(), event))
+            .map_err(|e| match e {
+                Error::Forbidden(d) if events.len() > 1 => {
+                    Error::Forbidden(format!("event {i}: {d}"))
+                }
+                other => other,
+            })?;
     }
     let reinstalls = events.iter().any(|e| e.kind == EventKind::ForgeInstalled);
     if !tenant.installed && !reinstalls {
@@ -115,6 +119,22 @@ async fn store_events(
         events: receipts,
         new_site,
     })
+}
+
+/// Forge's lifecycle events come from Forge: a Connect tenant sending one
+/// (which would uninstall or reinstall it) is refused.
+fn check_sender(who: &Authenticated, event: &PolicyEvent) -> Result<(), Error> {
+    let lifecycle = matches!(
+        event.kind,
+        EventKind::ForgeInstalled | EventKind::ForgeUninstalled
+    );
+    if lifecycle && matches!(who, Authenticated::Connect(_)) {
+        return Err(Error::Forbidden(format!(
+            "{} is a Forge lifecycle event and is accepted only with a Forge Invocation Token",
+            event.event_type
+        )));
+    }
+    Ok(())
 }
 
 /// The authenticated tenant owns the event: a payload naming another site

@@ -159,3 +159,34 @@ async fn a_removed_tenant_can_no_longer_send_events() {
     assert_eq!(res.status(), 204);
     refused(&app, &t, Some(format!("JWT {}", t.jwt(""))), "", "removed").await;
 }
+
+#[tokio::test]
+async fn a_connect_tenant_cannot_send_forge_lifecycle_events() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let uninstall = serde_json::json!({
+        "eventType": "avi:forge:uninstalled:app",
+        "id": "a-forged-uninstall",
+        "context": {"cloudId": t.cloud_id},
+    });
+    let res = app
+        .client
+        .post(app.url(WEBHOOK))
+        .header("Authorization", format!("JWT {}", t.jwt("")))
+        .header("Content-Type", "application/json")
+        .body(uninstall.to_string())
+        .send()
+        .await
+        .unwrap();
+    let p = problem(res, 403).await;
+    assert!(p["detail"]
+        .as_str()
+        .unwrap()
+        .contains("accepted only with a Forge Invocation Token"));
+    assert_eq!(app.inbox_count(&t.cloud_id).await, 0);
+    // The tenant is still installed: its events are accepted.
+    let ok = app
+        .post_structured(&t, &v2_objects_event(&t.cloud_id, &["1"]))
+        .await;
+    assert_eq!(ok.status(), 202);
+}

@@ -239,6 +239,10 @@ async fn a_thousand_observations_are_classified_in_order_and_bad_ones_refused() 
             vec![observation("1", 42, "", "app", "read")],
             "not an HTTP status",
         ),
+        (
+            vec![observation("1", 403, "denied\u{0}", "app", "read")],
+            "message contains the character U+0000",
+        ),
     ] {
         let p = problem(observe(&w, batch).await, 400).await;
         assert!(p["detail"].as_str().unwrap().contains(detail), "{p}");

@@ -14,6 +14,7 @@ mod first_run;
 mod fixtures;
 mod health;
 mod metrics;
+mod never_breaks;
 mod nothing_lost;
 mod operators;
 mod qsh_vectors;
