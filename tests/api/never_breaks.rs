@@ -103,7 +103,7 @@ fn body_from(seed: u64, seeds: &[Vec<u8>]) -> Vec<u8> {
     let base = &seeds[c.below(seeds.len())];
     match c.below(6) {
         0 => base.clone(),
-        1 | 2 | 3 => {
+        1..=3 => {
             let mut v: Value = serde_json::from_slice(base).unwrap();
             for _ in 0..=c.below(3) {
                 mutate_value(&mut v, &mut c);
