@@ -110,7 +110,7 @@ impl Metrics {
         let ingest_batch_events = Histogram::new(exponential_buckets(1.0, 2.0, 15));
         registry.register(
             "ingest_batch_events",
-            "Events written per ingest transaction (the group-commit batch size)",
+            "Events written per ingest transaction (one request's events: ingest does not group requests yet)",
             ingest_batch_events.clone(),
         );
         let objects_by_state = Family::<StateLabel, Gauge>::default();
@@ -225,8 +225,19 @@ impl Metrics {
         }
     }
 
-    pub fn outcome(family: &Family<OutcomeLabel, Counter>, outcome: &'static str) {
-        family.get_or_create(&OutcomeLabel { outcome }).inc();
+    /// One notification delivery attempt: `delivered` or `failed`, and
+    /// `dead` as well when a failure was the last try.
+    pub fn delivery_attempt(&self, outcome: &'static str) {
+        self.outbox_attempts
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// One question to Atlassian about blocked content, by its answer.
+    pub fn verification_call(&self, outcome: &'static str) {
+        self.verification_calls
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
     }
 
     /// Everything, in OpenMetrics text, with the database figures refreshed

@@ -93,39 +93,42 @@ fn attribute(event: &Map<String, Value>, name: &str, max: usize) -> Result<Optio
     }
 }
 
-/// Where in the event a key or string holds U+0000, as a dotted path.
+/// Where in the event a key or string holds U+0000, as a dotted path. The
+/// walk allocates nothing until it finds one: events carry up to 100,000 ids.
 fn nul_path(event: &Map<String, Value>) -> Option<String> {
-    fn walk(v: &Value, path: &str) -> Option<String> {
+    /// The path segments from the hit upwards, and whether the hit is a key.
+    type Hit = (Vec<String>, bool);
+    fn in_map(map: &Map<String, Value>) -> Option<Hit> {
+        map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                return Some((Vec::new(), true));
+            }
+            in_value(v).map(|(mut up, in_key)| {
+                up.push(format!(".{k}"));
+                (up, in_key)
+            })
+        })
+    }
+    fn in_value(v: &Value) -> Option<Hit> {
         match v {
-            Value::String(s) if s.contains('\0') => Some(path.to_string()),
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .find_map(|(i, item)| walk(item, &format!("{path}[{i}]"))),
-            Value::Object(map) => map.iter().find_map(|(k, item)| {
-                let here = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                if k.contains('\0') {
-                    Some(format!(
-                        "a key in {}",
-                        if path.is_empty() { "the event" } else { path }
-                    ))
-                } else {
-                    walk(item, &here)
-                }
+            Value::String(s) if s.contains('\0') => Some((Vec::new(), false)),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                in_value(item).map(|(mut up, in_key)| {
+                    up.push(format!("[{i}]"));
+                    (up, in_key)
+                })
             }),
+            Value::Object(map) => in_map(map),
             _ => None,
         }
     }
-    event.iter().find_map(|(k, v)| {
-        if k.contains('\0') {
-            Some("a key in the event".to_string())
-        } else {
-            walk(v, k)
-        }
+    let (up, in_key) = in_map(event)?;
+    let path: String = up.iter().rev().map(String::as_str).collect();
+    let path = path.trim_start_matches('.');
+    Some(match (in_key, path.is_empty()) {
+        (true, true) => "a key in the event".to_string(),
+        (true, false) => format!("a key in {path}"),
+        (false, _) => path.to_string(),
     })
 }
 

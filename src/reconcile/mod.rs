@@ -305,17 +305,14 @@ impl Reconciler {
                 )
                 .await;
                 let mut tx = self.pool.begin().await?;
-                let counted = match &outcome {
-                    notify::Delivery::Acknowledged => "delivered",
-                    notify::Delivery::Failed { .. } => "failed",
-                };
-                match outcome {
+                let (counted, dead) = match outcome {
                     notify::Delivery::Acknowledged => {
                         outbox::mark_delivered(&mut tx, ctx.now, message.id).await?;
                         if message.kind == "retention.purge" {
                             steps::complete_purge(&mut tx, ctx.now, message.id).await?;
                         }
                         report.delivered += 1;
+                        ("delivered", false)
                     }
                     notify::Delivery::Failed { error, retry_after } => {
                         let not_before = retry_after
@@ -327,16 +324,17 @@ impl Reconciler {
                         report.delivery_failures += 1;
                         if dead {
                             report.dead += 1;
-                            crate::metrics::Metrics::outcome(
-                                &crate::metrics::METRICS.outbox_attempts,
-                                "dead",
-                            );
                             tracing::error!(message_id = %message.id, %error, "notification is dead after too many attempts");
                         }
+                        ("failed", dead)
                     }
-                }
+                };
                 tx.commit().await?;
-                crate::metrics::Metrics::outcome(&crate::metrics::METRICS.outbox_attempts, counted);
+                let metrics = &crate::metrics::METRICS;
+                metrics.delivery_attempt(counted);
+                if dead {
+                    metrics.delivery_attempt("dead");
+                }
             }
         }
     }

@@ -55,7 +55,7 @@ pub async fn verify(
         Verdict::Unavailable(_) => "unavailable",
         Verdict::Failed { .. } => "failed",
     };
-    crate::metrics::Metrics::outcome(&crate::metrics::METRICS.verification_calls, outcome);
+    crate::metrics::METRICS.verification_call(outcome);
     verdict
 }
 
