@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::helpers::*;
+use crate::load::*;
 
 /// Every acknowledged event id is in the inbox exactly once, with its object blocked.
 pub async fn assert_all_committed(
@@ -172,23 +173,9 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_nothing_acknowledged()
     let db_url = fresh_database().await;
     let t = ConnectTenant::new();
     add_tenant_with_cli(&db_url, &t);
-    let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
-        .arg("serve")
-        .env("DATABASE_URL", &db_url)
-        .env("AARC_LISTEN", format!("127.0.0.1:{port}"))
-        .env("AARC_RECONCILER", "off")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let aarc = start_aarc_process(&db_url, &[("AARC_RECONCILER", "off")]).await;
+    let (mut child, base) = (aarc.child, aarc.base);
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     let t = Arc::new(t);
     let mut senders = Vec::new();
     for worker in 0..4 {

@@ -35,18 +35,10 @@ fn exported(block: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn database_url(app: &TestApp) -> String {
-    app.config
-        .database_url
-        .as_ref()
-        .map(|u| secrecy::ExposeSecret::expose_secret(u).to_string())
-        .unwrap()
-}
-
 /// Runs the CLI off the test's runtime, which serves the requests it makes.
 async fn aarc(app: &TestApp, args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let url = database_url(app);
+    let url = app.database_url();
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_aarc"))
             .args(args)
@@ -87,7 +79,7 @@ async fn the_readme_first_run_lines_block_an_object_that_can_be_queried() {
         Command::new("bash")
             .args(["-euo", "pipefail", "-c", &script])
             .env("PATH", path)
-            .env("DATABASE_URL", database_url(&app))
+            .env("DATABASE_URL", app.database_url())
             .env("AARC_LISTEN", &address)
             .output()
             .unwrap()

@@ -295,6 +295,16 @@ pub fn v2_objects_event(cloud_id: &str, ids: &[&str]) -> Value {
 }
 
 impl TestApp {
+    /// The database this server uses, for CLI commands run beside it.
+    pub fn database_url(&self) -> String {
+        let url = self
+            .config
+            .database_url
+            .as_ref()
+            .expect("tests set DATABASE_URL");
+        secrecy::ExposeSecret::expose_secret(url).to_string()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -370,39 +380,4 @@ pub async fn problem(res: reqwest::Response, status: u16) -> Value {
         .starts_with("urn:aarc:problem:"));
     assert!(!body["detail"].as_str().unwrap().is_empty());
     body
-}
-
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Registers a Connect tenant with `aarc tenants add`, for tests that run
-/// aarc as a separate process.
-pub fn add_tenant_with_cli(db_url: &str, t: &ConnectTenant) {
-    let add = std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
-        .args([
-            "tenants",
-            "add",
-            "--client-key",
-            &t.client_key,
-            "--shared-secret",
-            &t.secret,
-            "--base-url",
-            &t.base_url,
-            "--cloud-id",
-            &t.cloud_id,
-        ])
-        .env("DATABASE_URL", db_url)
-        .output()
-        .unwrap();
-    assert!(
-        add.status.success(),
-        "{}",
-        String::from_utf8_lossy(&add.stderr)
-    );
 }

@@ -13,6 +13,7 @@ mod durability;
 mod first_run;
 mod fixtures;
 mod health;
+mod load;
 mod metrics;
 mod never_breaks;
 mod nothing_lost;

@@ -7,9 +7,9 @@ use chrono::Duration;
 use crate::helpers::*;
 use crate::reconciler::World;
 
-/// Every sample of a scrape, keyed by its series (`name{labels}`).
-async fn scrape(app: &TestApp) -> HashMap<String, f64> {
-    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+/// Every sample of a scrape of `base`, keyed by its series (`name{labels}`).
+pub async fn scrape_at(client: &reqwest::Client, base: &str) -> HashMap<String, f64> {
+    let res = client.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"]
         .to_str()
@@ -26,7 +26,11 @@ async fn scrape(app: &TestApp) -> HashMap<String, f64> {
         .collect()
 }
 
-fn get(samples: &HashMap<String, f64>, series: &str) -> f64 {
+async fn scrape(app: &TestApp) -> HashMap<String, f64> {
+    scrape_at(&app.client, &app.address).await
+}
+
+pub fn get(samples: &HashMap<String, f64>, series: &str) -> f64 {
     samples.get(series).copied().unwrap_or(0.0)
 }
 

@@ -15,6 +15,7 @@ use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::load::SmallRng;
 
 const FIXTURE_SITE: &str = "a436116f-02ce-4520-8fbb-7301462a1674";
 const FIXTURE_BASE_URL: &str = "https://acme-fixtures.atlassian.net";
@@ -36,21 +37,8 @@ fn seeds() -> Vec<Vec<u8>> {
     files.iter().map(|f| std::fs::read(f).unwrap()).collect()
 }
 
-/// A deterministic stream of choices from one proptest-chosen seed, so a
-/// failing case shrinks to a small seed and repeats exactly.
-struct Choices(u64);
-
-impl Choices {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n.max(1) as u64) as usize
-    }
-}
-
 /// A JSON value of any type, small.
-fn random_value(c: &mut Choices) -> Value {
+fn random_value(c: &mut SmallRng) -> Value {
     match c.below(9) {
         0 => Value::Null,
         1 => json!(c.below(2) == 1),
@@ -65,7 +53,7 @@ fn random_value(c: &mut Choices) -> Value {
 }
 
 /// Replaces, removes or adds something somewhere in the tree.
-fn mutate_value(v: &mut Value, c: &mut Choices) {
+fn mutate_value(v: &mut Value, c: &mut SmallRng) {
     match v {
         Value::Object(map) if !map.is_empty() && c.below(4) != 0 => {
             let keys: Vec<String> = map.keys().cloned().collect();
@@ -97,9 +85,11 @@ fn mutate_value(v: &mut Value, c: &mut Choices) {
     }
 }
 
-/// A body: a fixture mutated as JSON, as bytes, or random bytes.
+/// A body: a fixture mutated as JSON, as bytes, or random bytes. Every choice
+/// comes from one proptest-chosen seed, so a failing case shrinks to a small
+/// seed and repeats exactly.
 fn body_from(seed: u64, seeds: &[Vec<u8>]) -> Vec<u8> {
-    let mut c = Choices(seed | 1);
+    let mut c = SmallRng::new(seed);
     let base = &seeds[c.below(seeds.len())];
     match c.below(6) {
         0 => base.clone(),

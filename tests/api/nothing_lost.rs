@@ -5,13 +5,14 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::RwLock;
 
 use crate::durability::assert_all_committed;
 use crate::helpers::*;
+use crate::load::*;
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -20,71 +21,18 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// A small deterministic generator, so a failing run can be repeated with
-/// the seed it printed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn seeded(name: &str) -> Self {
-        let seed = std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        println!("{name}={seed}");
-        Self(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
-
-async fn start_aarc(db_url: &str) -> (tokio::process::Child, String) {
-    let port = free_port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
-        .arg("serve")
-        .env("DATABASE_URL", db_url)
-        .env("AARC_LISTEN", format!("127.0.0.1:{port}"))
-        .env("AARC_RECONCILER", "off")
-        .env("AARC_MIGRATE", "off")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(Instant::now() < deadline, "aarc did not become ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (child, base)
-}
+/// Receiving only: the reconciler would add writes the checks do not need.
+const SERVE_VARS: &[(&str, &str)] = &[("AARC_RECONCILER", "off"), ("AARC_MIGRATE", "off")];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_nothing_acknowledged() {
     let rounds = env_number("AARC_CRASH_ROUNDS", 5);
-    let mut rng = Lcg::seeded("AARC_CRASH_SEED");
+    let mut rng = SmallRng::seeded_from_env("AARC_CRASH_SEED");
     let db_url = fresh_database().await;
     let t = Arc::new(ConnectTenant::new());
     add_tenant_with_cli(&db_url, &t);
-    let (mut child, base) = start_aarc(&db_url).await;
-    let target = Arc::new(RwLock::new(base));
+    let mut aarc = start_aarc_process(&db_url, SERVE_VARS).await;
+    let target = Arc::new(RwLock::new(aarc.base.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicUsize::new(0));
     let client = reqwest::Client::builder()
@@ -126,17 +74,16 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         }));
     }
     for round in 1..=rounds {
-        let delay = 150 + rng.below(500);
+        let delay = 150 + rng.below(500) as u64;
         tokio::time::sleep(Duration::from_millis(delay)).await;
-        child.start_kill().unwrap(); // SIGKILL
-        child.wait().await.unwrap();
+        aarc.child.start_kill().unwrap(); // SIGKILL
+        aarc.child.wait().await.unwrap();
         println!(
             "round {round}: killed aarc after {delay} ms, {} events sent so far",
             next.load(Ordering::SeqCst)
         );
-        let (restarted, base) = start_aarc(&db_url).await;
-        child = restarted;
-        *target.write().await = base;
+        aarc = start_aarc_process(&db_url, SERVE_VARS).await;
+        *target.write().await = aarc.base.clone();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::SeqCst);
@@ -184,47 +131,32 @@ async fn fingerprint(pool: &sqlx::PgPool) -> Vec<(String, i64, String)> {
     out
 }
 
-/// Posts every event from `clients` connections; the status of each.
+/// Posts every event as `t`, from `clients` connections; the status of each.
 async fn deliver(
     app: &TestApp,
     t: &ConnectTenant,
     events: Vec<String>,
     clients: usize,
 ) -> Vec<u16> {
-    let queue = Arc::new(std::sync::Mutex::new(events));
-    let mut workers = Vec::new();
-    for _ in 0..clients {
-        let (queue, client) = (queue.clone(), app.client.clone());
-        let (url, auth) = (app.url(WEBHOOK), format!("JWT {}", t.jwt("")));
-        workers.push(tokio::spawn(async move {
-            let mut statuses = Vec::new();
-            loop {
-                let Some(body) = queue.lock().unwrap().pop() else {
-                    return statuses;
-                };
-                let res = client
-                    .post(&url)
-                    .header("Authorization", &auth)
-                    .header("Content-Type", "application/cloudevents+json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                statuses.push(res.status().as_u16());
-            }
-        }));
-    }
-    let mut all = Vec::new();
-    for w in workers {
-        all.extend(w.await.unwrap());
-    }
-    all
+    let posts = events
+        .into_iter()
+        .map(|body| Post {
+            url: app.url(WEBHOOK),
+            authorization: format!("JWT {}", t.jwt("")),
+            body,
+        })
+        .collect();
+    post_concurrently(&app.client, posts, clients)
+        .await
+        .into_iter()
+        .map(|s| s.expect("aarc answers every request"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shuffled_replay_of_every_event_changes_nothing() {
     let n = env_number("AARC_REPLAY_EVENTS", 10_000);
-    let mut rng = Lcg::seeded("AARC_REPLAY_SEED");
+    let mut rng = SmallRng::seeded_from_env("AARC_REPLAY_SEED");
     let app = spawn_app().await;
     let t = app.connect_tenant().await;
     // Events overlap in the objects they name, so the order of arrival
@@ -244,7 +176,7 @@ async fn a_shuffled_replay_of_every_event_changes_nothing() {
     let before = fingerprint(&app.pool).await;
     // Fisher–Yates with the printed seed.
     for i in (1..events.len()).rev() {
-        events.swap(i, rng.below(i as u64 + 1) as usize);
+        events.swap(i, rng.below(i + 1));
     }
     let again = deliver(&app, &t, events, 32).await;
     let duplicates = again.iter().filter(|s| **s == 200).count();

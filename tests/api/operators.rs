@@ -22,15 +22,7 @@ pub async fn world_with_pending_decision() -> (World, String) {
 fn cli(w: &World, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
         .args(args)
-        .env(
-            "DATABASE_URL",
-            w.app
-                .config
-                .database_url
-                .as_ref()
-                .map(|u| secrecy::ExposeSecret::expose_secret(u).to_string())
-                .unwrap(),
-        )
+        .env("DATABASE_URL", w.app.database_url())
         .env("USER", "casey")
         .output()
         .unwrap()

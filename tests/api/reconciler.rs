@@ -716,15 +716,7 @@ async fn the_cli_runs_one_pass_with_a_pretend_clock_and_a_dry_run_changes_nothin
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
             .args(args)
-            .env(
-                "DATABASE_URL",
-                w.app
-                    .config
-                    .database_url
-                    .as_ref()
-                    .map(|u| secrecy::ExposeSecret::expose_secret(u).to_string())
-                    .unwrap(),
-            )
+            .env("DATABASE_URL", w.app.database_url())
             .env("AARC_VERIFY", "off")
             .output()
             .unwrap()

@@ -3,7 +3,6 @@
 //! object is decided twice, no notification is sent twice.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -11,62 +10,36 @@ use sqlx::PgPool;
 
 use crate::fakes::{Answer, FakeServer};
 use crate::helpers::*;
+use crate::load::*;
+use crate::metrics::{get, scrape_at};
 
 const SITES: usize = 8;
 const EVENTS: usize = 1200;
 const OBJECTS_PER_EVENT: usize = 5;
 const CLIENTS: usize = 16;
 
-/// A child `aarc serve`, killed when dropped.
-struct Replica {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_replica(db_url: &str, callback: &str, client: &reqwest::Client) -> Replica {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_aarc"))
-        .arg("serve")
-        .env("DATABASE_URL", db_url)
-        .env("AARC_LISTEN", format!("127.0.0.1:{port}"))
-        .env("AARC_OPERATOR_TOKENS", format!("ops:{OPERATOR_TOKEN}"))
-        .env("AARC_SERVICE_TOKENS", format!("svc:{SERVICE_TOKEN}"))
-        .env("AARC_RECONCILE_INTERVAL", "1s")
-        .env("AARC_VERIFY", "off")
-        .env("AARC_DEFAULT_ACTION", "purge")
-        .env("AARC_DEFAULT_GRACE", "0s")
-        .env("AARC_DEFAULT_REVIEW", "auto")
-        .env("AARC_APP_CALLBACK_URL", format!("{callback}/aarc"))
-        .env("AARC_DB_POOL_SIZE", "8")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let replica = Replica {
-        child,
-        address: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = client
-            .get(format!("{}/readyz", replica.address))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200);
-        if ready {
-            return replica;
-        }
-        assert!(Instant::now() < deadline, "aarc did not become ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// One replica: receives, reconciles every second with purge-at-once
+/// policies and no verification, and notifies the fake app.
+async fn start_replica(db_url: &str, callback: &str) -> AarcProcess {
+    let operators = format!("ops:{OPERATOR_TOKEN}");
+    let services = format!("svc:{SERVICE_TOKEN}");
+    let callback = format!("{callback}/aarc");
+    start_aarc_process(
+        db_url,
+        &[
+            ("AARC_OPERATOR_TOKENS", &operators),
+            ("AARC_SERVICE_TOKENS", &services),
+            ("AARC_RECONCILE_INTERVAL", "1s"),
+            ("AARC_VERIFY", "off"),
+            ("AARC_DEFAULT_ACTION", "purge"),
+            ("AARC_DEFAULT_GRACE", "0s"),
+            ("AARC_DEFAULT_REVIEW", "auto"),
+            ("AARC_APP_CALLBACK_URL", &callback),
+            ("AARC_DB_POOL_SIZE", "8"),
+            ("RUST_LOG", "warn"),
+        ],
+    )
+    .await
 }
 
 async fn count(pool: &PgPool, sql: &str) -> i64 {
@@ -83,15 +56,15 @@ async fn two_processes_share_one_database_without_losing_or_doubling_anything() 
         .build()
         .unwrap();
     let replicas = [
-        start_replica(&db_url, &callback.url, &client).await,
-        start_replica(&db_url, &callback.url, &client).await,
+        start_replica(&db_url, &callback.url).await,
+        start_replica(&db_url, &callback.url).await,
     ];
     let tenants: Vec<ConnectTenant> = (0..SITES).map(|_| ConnectTenant::new()).collect();
     for (i, t) in tenants.iter().enumerate() {
         let res = client
             .put(format!(
                 "{}/admin/tenants/{}",
-                replicas[i % 2].address,
+                replicas[i % 2].base,
                 t.client_key
             ))
             .bearer_auth(OPERATOR_TOKEN)
@@ -103,50 +76,30 @@ async fn two_processes_share_one_database_without_losing_or_doubling_anything() 
     }
 
     // Events go to both replicas from CLIENTS connections while both run passes.
-    let jobs: Vec<(String, String, String, String)> = (0..EVENTS)
+    let mut ids = Vec::with_capacity(EVENTS);
+    let posts: Vec<Post> = (0..EVENTS)
         .map(|n| {
             let t = &tenants[n % SITES];
-            let ids: Vec<String> = (0..OBJECTS_PER_EVENT)
+            let objects: Vec<String> = (0..OBJECTS_PER_EVENT)
                 .map(|k| format!("obj-{n}-{k}"))
                 .collect();
-            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let event = v2_objects_event(&t.cloud_id, &ids);
-            let url = format!("{}{WEBHOOK}", replicas[n % 2].address);
-            (
-                url,
-                format!("JWT {}", t.jwt("")),
-                event["id"].as_str().unwrap().to_string(),
-                event.to_string(),
-            )
+            let objects: Vec<&str> = objects.iter().map(String::as_str).collect();
+            let event = v2_objects_event(&t.cloud_id, &objects);
+            ids.push(event["id"].as_str().unwrap().to_string());
+            Post {
+                url: format!("{}{WEBHOOK}", replicas[n % 2].base),
+                authorization: format!("JWT {}", t.jwt("")),
+                body: event.to_string(),
+            }
         })
         .collect();
-    let queue = std::sync::Arc::new(tokio::sync::Mutex::new(jobs));
-    let mut workers = Vec::new();
-    for _ in 0..CLIENTS {
-        let (queue, client) = (queue.clone(), client.clone());
-        workers.push(tokio::spawn(async move {
-            let mut acknowledged = Vec::new();
-            loop {
-                let Some((url, auth, id, body)) = queue.lock().await.pop() else {
-                    return acknowledged;
-                };
-                let res = client
-                    .post(url)
-                    .header("Authorization", auth)
-                    .header("Content-Type", "application/cloudevents+json")
-                    .body(body)
-                    .send()
-                    .await;
-                if res.is_ok_and(|r| r.status().is_success()) {
-                    acknowledged.push(id);
-                }
-            }
-        }));
-    }
-    let mut acknowledged = Vec::new();
-    for w in workers {
-        acknowledged.extend(w.await.unwrap());
-    }
+    let statuses = post_concurrently(&client, posts, CLIENTS).await;
+    let acknowledged: Vec<&String> = ids
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, s)| s.is_some_and(|s| (200..300).contains(&s)))
+        .map(|(id, _)| id)
+        .collect();
     assert_eq!(acknowledged.len(), EVENTS, "every event is acknowledged");
 
     // Both reconcilers work until every object is purged and every message sent.
@@ -180,7 +133,7 @@ async fn two_processes_share_one_database_without_losing_or_doubling_anything() 
         .unwrap();
     assert_eq!(stored.len(), EVENTS);
     let stored: HashSet<String> = stored.into_iter().collect();
-    assert!(acknowledged.iter().all(|id| stored.contains(id)));
+    assert!(acknowledged.iter().all(|id| stored.contains(*id)));
 
     // No object decided twice: decisions add up to the objects, and each
     // object went to `purging` exactly once.
@@ -228,4 +181,17 @@ async fn two_processes_share_one_database_without_losing_or_doubling_anything() 
         named.values().all(|n| *n == 1),
         "an object was notified twice"
     );
+
+    // Each process counts only its own work; together it is all the work, once.
+    let (mut decided, mut delivered) = (0.0, 0.0);
+    for r in &replicas {
+        let samples = scrape_at(&client, &r.base).await;
+        decided += get(&samples, "aarc_reconcile_objects_total{action=\"decided\"}");
+        delivered += get(
+            &samples,
+            "aarc_outbox_delivery_attempts_total{outcome=\"delivered\"}",
+        );
+    }
+    assert_eq!(decided as i64, total_objects);
+    assert_eq!(delivered as usize, received.len());
 }

@@ -1,0 +1,161 @@
+//! For tests that run `aarc serve` as its own process and put load on it:
+//! starting it, registering a tenant through the CLI, posting many events
+//! from many connections, and a small seeded random generator.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::helpers::ConnectTenant;
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Registers a Connect tenant with `aarc tenants add`.
+pub fn add_tenant_with_cli(db_url: &str, t: &ConnectTenant) {
+    let add = std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
+        .args([
+            "tenants",
+            "add",
+            "--client-key",
+            &t.client_key,
+            "--shared-secret",
+            &t.secret,
+            "--base-url",
+            &t.base_url,
+            "--cloud-id",
+            &t.cloud_id,
+        ])
+        .env("DATABASE_URL", db_url)
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+}
+
+/// `aarc serve` as a child process, killed when dropped.
+pub struct AarcProcess {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+/// Starts `aarc serve` on a free port with `vars` (beside `DATABASE_URL` and
+/// `AARC_LISTEN`) and waits until `/readyz` answers 200.
+pub async fn start_aarc_process(db_url: &str, vars: &[(&str, &str)]) -> AarcProcess {
+    let port = free_port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
+        .arg("serve")
+        .env("DATABASE_URL", db_url)
+        .env("AARC_LISTEN", format!("127.0.0.1:{port}"))
+        .envs(vars.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "aarc did not become ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    AarcProcess { child, base }
+}
+
+/// One structured-mode CloudEvent to post.
+pub struct Post {
+    pub url: String,
+    pub authorization: String,
+    pub body: String,
+}
+
+/// Posts everything from `clients` connections at once; the status of each
+/// post in the order given (`None` when the request itself failed).
+pub async fn post_concurrently(
+    client: &reqwest::Client,
+    posts: Vec<Post>,
+    clients: usize,
+) -> Vec<Option<u16>> {
+    let total = posts.len();
+    let queue = Arc::new(Mutex::new(
+        posts.into_iter().enumerate().collect::<Vec<_>>(),
+    ));
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let (queue, client) = (queue.clone(), client.clone());
+        workers.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            loop {
+                let Some((i, post)) = queue.lock().unwrap().pop() else {
+                    return answers;
+                };
+                let status = client
+                    .post(post.url)
+                    .header("Authorization", post.authorization)
+                    .header("Content-Type", "application/cloudevents+json")
+                    .body(post.body)
+                    .send()
+                    .await
+                    .ok()
+                    .map(|r| r.status().as_u16());
+                answers.push((i, status));
+            }
+        }));
+    }
+    let mut statuses = vec![None; total];
+    for w in workers {
+        for (i, status) in w.await.unwrap() {
+            statuses[i] = status;
+        }
+    }
+    statuses
+}
+
+/// A small deterministic generator (xorshift), so a failing run can be
+/// repeated from its seed.
+pub struct SmallRng(u64);
+
+impl SmallRng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed | 1) // xorshift never leaves 0
+    }
+
+    /// Seeded from the variable `name` when set, else from the clock; the
+    /// seed is printed so that a failure can be repeated.
+    pub fn seeded_from_env(name: &str) -> Self {
+        let seed = std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        println!("{name}={seed}");
+        Self::new(seed)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
