@@ -9,4 +9,4 @@ scripts/ensure-postgres.sh
 export AARC_CRASH_ROUNDS="${AARC_CRASH_ROUNDS:-20}"
 export AARC_REPLAY_EVENTS="${AARC_REPLAY_EVENTS:-50000}"
 export PROPTEST_CASES="${PROPTEST_CASES:-100000}"
-exec cargo test --release --test api -- --nocapture --test-threads=1 nothing_lost never_breaks
+exec cargo test --release --test api -- --nocapture --test-threads=1 nothing_lost db_restart never_breaks

@@ -129,6 +129,18 @@ pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
         "database connections per process",
     ),
     (
+        "AARC_INGEST_BATCH_WAIT_MS",
+        "1",
+        "0",
+        "group commit: how long (0 to 100 ms) a writer waits for more requests",
+    ),
+    (
+        "AARC_INGEST_BATCH_MAX",
+        "32",
+        "1000",
+        "group commit: the most events (1 to 100000) written in one transaction",
+    ),
+    (
         "AARC_CONFIG_FILE",
         "(none)",
         "/etc/aarc/aarc.env",
@@ -176,6 +188,8 @@ pub struct Config {
     pub migrate_on_start: bool,
     pub data_dir: PathBuf,
     pub db_pool_size: u32,
+    pub ingest_batch_wait: Duration,
+    pub ingest_batch_max: usize,
 }
 
 impl Config {
@@ -268,7 +282,43 @@ impl Config {
                     .filter(|n| (1..=1000).contains(n))
                     .ok_or_else(|| format!("AARC_DB_POOL_SIZE: {v:?} is not 1 to 1000"))?,
             },
+            ingest_batch_wait: Duration::from_millis(bounded(
+                "AARC_INGEST_BATCH_WAIT_MS",
+                get("AARC_INGEST_BATCH_WAIT_MS"),
+                1,
+                0..=100,
+            )?),
+            ingest_batch_max: bounded(
+                "AARC_INGEST_BATCH_MAX",
+                get("AARC_INGEST_BATCH_MAX"),
+                32,
+                1..=100_000,
+            )? as usize,
         })
+    }
+}
+
+/// A whole number within `range`, or `default` when unset.
+fn bounded(
+    name: &str,
+    value: Option<&str>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, String> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "{name}: {v:?} is not a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                )
+            }),
     }
 }
 

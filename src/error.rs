@@ -2,7 +2,7 @@
 //! these; `http::problem` renders it as `application/problem+json` and that is
 //! the only place that knows about status codes.
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The request is malformed; the detail says exactly what is wrong.
     #[error("{0}")]

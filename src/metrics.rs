@@ -110,7 +110,7 @@ impl Metrics {
         let ingest_batch_events = Histogram::new(exponential_buckets(1.0, 2.0, 15));
         registry.register(
             "ingest_batch_events",
-            "Events written per ingest transaction (one request's events: ingest does not group requests yet)",
+            "Events written per ingest transaction (group commit: the events of concurrent requests share one)",
             ingest_batch_events.clone(),
         );
         let objects_by_state = Family::<StateLabel, Gauge>::default();

@@ -1,6 +1,8 @@
 //! Building and running the service: database (given or self-managed),
 //! migrations, HTTP server on an injected listener, graceful shutdown.
 
+use crate::ingest::auth::Verifier;
+use crate::ingest::{GroupCommit, GroupSettings};
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -65,6 +67,16 @@ impl Application {
             JwksCache::new(config.forge_jwks_url.clone(), config.jwks_refetch_cooldown),
             config.forge_app_ids.clone(),
         );
+        let committer = GroupCommit::start(
+            pool.clone(),
+            GroupSettings {
+                wait: config.ingest_batch_wait,
+                max_events: config.ingest_batch_max,
+                // While one writer commits, the others gather: a few are
+                // enough, and each holds a connection while it writes.
+                writers: (config.db_pool_size as usize / 4).clamp(1, 4),
+            },
+        );
         let config = Arc::new(config);
         // One reconciler serves the periodic passes and the work requests
         // hand it (registration checks).
@@ -79,7 +91,11 @@ impl Application {
             pool: pool.clone(),
             reconciler: shared_reconciler,
             config,
-            forge,
+            auth: Verifier {
+                forge,
+                connect: Default::default(),
+            },
+            committer,
             metrics_cache: Default::default(),
         });
         let server = HttpServer::new(move || {

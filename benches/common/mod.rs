@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod http1;
+
 use std::future::Future;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

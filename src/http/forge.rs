@@ -32,7 +32,7 @@ pub async fn scheduled(
         system_token: header("x-forge-oauth-system"),
     };
     let Authenticated::Forge(installation) =
-        auth::authenticate(&state.pool, &state.forge, &request).await?
+        auth::authenticate(&state.pool, &state.auth, &request).await?
     else {
         return Err(Error::unauthorized(
             "this route takes a Forge invocation token",

@@ -21,13 +21,15 @@ use actix_web::web;
 use sqlx::PgPool;
 
 use crate::config::Config;
-use crate::ingest::auth::forge::ForgeVerifier;
 
 /// Shared by every handler.
 pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
-    pub forge: ForgeVerifier,
+    /// Forge's keys and the Connect tenants, for authenticating senders.
+    pub auth: crate::ingest::auth::Verifier,
+    /// Where webhook requests queue their events for a shared transaction.
+    pub committer: crate::ingest::GroupCommit,
     /// For work the reconciler does on behalf of a request (registration checks).
     pub reconciler: Arc<crate::reconcile::Reconciler>,
     /// When `/metrics` last read its figures from the database.

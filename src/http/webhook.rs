@@ -103,7 +103,7 @@ async fn receive_events(
         ce_headers,
         body: &body,
     };
-    let receipt = ingest::receive(&state.pool, &state.forge, request).await?;
+    let receipt = ingest::receive(&state.pool, &state.auth, &state.committer, request).await?;
     if let Some(site) = &receipt.new_site {
         // A Forge tenant registered by its first token: were blocks made before?
         state.reconciler.check_site_soon(site.clone());

@@ -1,18 +1,24 @@
 //! Receiving events: authenticate, split the envelope, parse each event, check
 //! that the tenant owns the site each event names, then store everything in
-//! one transaction. The caller answers 2xx only when this returns Ok — after
-//! COMMIT.
+//! one transaction, shared with concurrent requests (`group`). The caller
+//! answers 2xx only when this returns Ok — after COMMIT.
 
 pub mod auth;
 pub mod envelope;
 pub mod events;
+pub mod group;
 
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
-use crate::domain::{EventKind, EventSite, PolicyEvent, ReceiveMode, Tenant};
-use crate::store::{self, inbox::Outcome};
+use crate::domain::{CloudId, EventKind, EventSite, PolicyEvent, ReceiveMode};
+use crate::store::{
+    self,
+    inbox::{Outcome, Pending},
+};
 use crate::Error;
 use auth::{Authenticated, RequestAuth};
+pub use group::{GroupCommit, GroupSettings};
 
 /// Everything the receiver needs from an HTTP request, without actix types.
 pub struct WebhookRequest<'a> {
@@ -44,10 +50,11 @@ impl Receipt {
 
 pub async fn receive(
     pool: &PgPool,
-    forge: &auth::forge::ForgeVerifier,
+    verifier: &auth::Verifier,
+    committer: &GroupCommit,
     req: WebhookRequest<'_>,
 ) -> Result<Receipt, Error> {
-    let who = auth::authenticate(pool, forge, &req.auth).await?;
+    let who = auth::authenticate(pool, verifier, &req.auth).await?;
     let envelope = envelope::parse(req.content_type, &req.ce_headers, req.body)?;
     let events = envelope
         .events
@@ -62,31 +69,140 @@ pub async fn receive(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    store_events(pool, &who, envelope.mode, &events).await
+    committer.store(who, envelope.mode, events).await
 }
 
-async fn store_events(
+/// One request's part of a group: who sent it, how, and its events.
+pub(crate) type Request<'a> = (&'a Authenticated, ReceiveMode, &'a [PolicyEvent]);
+
+/// Writes the events of several requests in one transaction (usually a single
+/// statement). A request that may not be stored (another tenant's site, an
+/// uninstalled tenant) gets its own error and the others go on; an `Err`
+/// means none of the events was committed.
+pub(crate) async fn write_requests(
     pool: &PgPool,
-    who: &Authenticated,
-    mode: ReceiveMode,
-    events: &[PolicyEvent],
-) -> Result<Receipt, Error> {
-    let mut tx = pool.begin().await?;
-    let (tenant, site_url, new_site) = match who {
-        Authenticated::Connect(t) => {
-            let site = store::tenants::site_url(&mut tx, t.id).await?;
-            (t.clone(), site, None)
+    requests: &[Request<'_>],
+) -> Result<Vec<Result<Receipt, Error>>, Error> {
+    let mut conn = pool.acquire().await?;
+    // Every sender as the tenants table knows it before anything is written.
+    let keys: Vec<(&str, &str)> = requests.iter().map(|(who, _, _)| tenant_key(who)).collect();
+    let known = store::tenants::install_states(&mut conn, &keys).await?;
+    let mut answers: Vec<Result<(), Error>> = Vec::with_capacity(requests.len());
+    let mut senders = Vec::with_capacity(requests.len());
+    for ((who, _, events), key) in requests.iter().zip(&keys) {
+        let known = known.get(&(key.0.to_string(), key.1.to_string()));
+        let allowed = check_request(who, known, events);
+        // A Forge installation is registered (or refreshed) only when its
+        // request is accepted: a refused request changes nothing.
+        senders.push(match (who, &allowed) {
+            (_, Err(_)) => None,
+            (Authenticated::Connect(t), Ok(())) => Some((t.clone(), None)),
+            (Authenticated::Forge(inst), Ok(())) => {
+                let (t, created) = store::tenants::upsert_forge(&mut conn, inst).await?;
+                let new_site = created.then(|| t.cloud_id.to_string());
+                Some((t, new_site))
+            }
+        });
+        answers.push(allowed);
+    }
+    let mut pending = Vec::new();
+    for ((_, mode, events), sender) in requests.iter().zip(&senders) {
+        if let Some((tenant, _)) = sender {
+            pending.extend(events.iter().map(|event| Pending {
+                tenant,
+                mode: *mode,
+                event,
+            }));
         }
+    }
+    // The usual group is one statement, atomic by itself; anything else
+    // takes a few, in one transaction.
+    let outcomes = if pending.is_empty() {
+        Vec::new()
+    } else if store::inbox_at_once::fits(&pending) {
+        store::inbox::record_all(&mut conn, &pending).await?
+    } else {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let outcomes = store::inbox::record_all(&mut tx, &pending).await?;
+        tx.commit().await?;
+        outcomes
+    };
+    let mut outcomes = outcomes.into_iter();
+    let metrics = &crate::metrics::METRICS;
+    if !pending.is_empty() {
+        metrics.ingest_batch_events.observe(pending.len() as f64);
+    }
+    let mut receipts = Vec::with_capacity(requests.len());
+    for (((_, mode, events), sender), allowed) in requests.iter().zip(senders).zip(answers) {
+        let new_site = sender.and_then(|(_, new_site)| new_site);
+        receipts.push(allowed.map(|()| {
+            let receipts = events
+                .iter()
+                .map(|event| {
+                    let status = outcomes.next().unwrap_or(Outcome::Duplicate);
+                    metrics.event(*mode, event, status.as_str());
+                    EventReceipt {
+                        id: event.id.clone(),
+                        status,
+                    }
+                })
+                .collect();
+            Receipt {
+                events: receipts,
+                new_site,
+            }
+        }));
+    }
+    Ok(receipts)
+}
+
+/// The (kind, key) naming the sender's row in the tenants table.
+fn tenant_key(who: &Authenticated) -> (&'static str, &str) {
+    match who {
+        Authenticated::Connect(t) => ("connect", t.key.as_str()),
+        Authenticated::Forge(inst) => ("forge", inst.installation_id.as_str()),
+    }
+}
+
+/// May this sender store these events? Checked when they are written,
+/// against the tenant as it is recorded then (`known`, if recorded at all).
+fn check_request(
+    who: &Authenticated,
+    known: Option<&store::tenants::InstallState>,
+    events: &[PolicyEvent],
+) -> Result<(), Error> {
+    let (cloud_id, key, installed, site_url) = match who {
+        Authenticated::Connect(t) => {
+            // The token was checked against a remembered secret: it must still be the one.
+            let signed_with = t.shared_secret.as_ref().map(|s| s.expose_secret());
+            if known.is_some_and(|s| s.shared_secret.as_deref() != signed_with) {
+                return Err(Error::unauthorized(format!(
+                    "the shared secret of tenant {:?} has changed; sign with the new one",
+                    t.key
+                )));
+            }
+            let site_url = known.and_then(|s| s.site_url.clone());
+            (
+                &t.cloud_id,
+                &t.key,
+                known.is_some_and(|s| s.installed),
+                site_url,
+            )
+        }
+        // The installation's token says which site it is; a new one is installed.
         Authenticated::Forge(inst) => {
-            let (t, created) = store::tenants::upsert_forge(&mut tx, inst).await?;
-            let site = store::tenants::site_url(&mut tx, t.id).await?;
-            let new_site = created.then(|| t.cloud_id.to_string());
-            (t, site, new_site)
+            let site_url = inst
+                .site_url
+                .as_ref()
+                .map(|u| u.origin().ascii_serialization())
+                .or_else(|| known.and_then(|s| s.site_url.clone()));
+            let installed = known.is_none_or(|s| s.installed);
+            (&inst.cloud_id, &inst.installation_id, installed, site_url)
         }
     };
     for (i, event) in events.iter().enumerate() {
         check_sender(who, event)
-            .and_then(|()| check_site(&tenant, site_url.as_deref(), event))
+            .and_then(|()| check_site(cloud_id, site_url.as_deref(), event))
             .map_err(|e| match e {
                 Error::Forbidden(d) if events.len() > 1 => {
                     Error::Forbidden(format!("event {i}: {d}"))
@@ -95,30 +211,12 @@ async fn store_events(
             })?;
     }
     let reinstalls = events.iter().any(|e| e.kind == EventKind::ForgeInstalled);
-    if !tenant.installed && !reinstalls {
+    if !installed && !reinstalls {
         return Err(Error::unauthorized(format!(
-            "installation {} is uninstalled; its events are no longer accepted",
-            tenant.key
+            "installation {key} is uninstalled; its events are no longer accepted"
         )));
     }
-    let mut receipts = Vec::with_capacity(events.len());
-    for event in events {
-        let status = store::inbox::record(&mut tx, &tenant, mode, event).await?;
-        receipts.push(EventReceipt {
-            id: event.id.clone(),
-            status,
-        });
-    }
-    tx.commit().await?;
-    let metrics = &crate::metrics::METRICS;
-    metrics.ingest_batch_events.observe(events.len() as f64);
-    for (event, receipt) in events.iter().zip(&receipts) {
-        metrics.event(mode, event, receipt.status.as_str());
-    }
-    Ok(Receipt {
-        events: receipts,
-        new_site,
-    })
+    Ok(())
 }
 
 /// Forge's lifecycle events come from Forge: a Connect tenant sending one
@@ -139,11 +237,14 @@ fn check_sender(who: &Authenticated, event: &PolicyEvent) -> Result<(), Error> {
 
 /// The authenticated tenant owns the event: a payload naming another site
 /// is refused whole.
-fn check_site(tenant: &Tenant, site_url: Option<&str>, event: &PolicyEvent) -> Result<(), Error> {
+fn check_site(
+    cloud_id: &CloudId,
+    site_url: Option<&str>,
+    event: &PolicyEvent,
+) -> Result<(), Error> {
     match &event.site {
-        EventSite::CloudId(c) if *c != tenant.cloud_id => Err(Error::Forbidden(format!(
-            "the event names site {c}, but the sender is the tenant of site {}",
-            tenant.cloud_id
+        EventSite::CloudId(c) if c != cloud_id => Err(Error::Forbidden(format!(
+            "the event names site {c}, but the sender is the tenant of site {cloud_id}"
         ))),
         EventSite::Url(u) => {
             let origin = u.origin().ascii_serialization();

@@ -1,8 +1,10 @@
 //! Postgres access, one file per table family. Functions take a pool or a
 //! transaction and speak in `domain` types.
 
+pub mod blocks;
 pub mod decisions;
 pub mod inbox;
+pub mod inbox_at_once;
 pub mod observations;
 pub mod outbox;
 pub mod policies;
@@ -42,6 +44,10 @@ pub fn pool(url: &secrecy::SecretString, size: u32, app_name: &str) -> Result<Pg
     Ok(PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(Duration::from_secs(3))
+        // No ping before each use: it doubled the round trips of a group
+        // commit. A connection that died (the server restarted) fails its
+        // next query, which answers 503 and is dropped from the pool.
+        .test_before_acquire(false)
         .connect_lazy_with(options))
 }
 

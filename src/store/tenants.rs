@@ -89,18 +89,42 @@ pub async fn find_connect(pool: &PgPool, client_key: &str) -> Result<Option<Tena
     row.as_ref().map(tenant_from_row).transpose()
 }
 
-/// The site URL recorded for a tenant (Connect: its baseUrl's origin).
-pub async fn site_url(
+/// What the receiver checks of a tenant when it stores its events.
+pub struct InstallState {
+    pub installed: bool,
+    pub site_url: Option<String>,
+    /// Connect only: the shared secret now on record.
+    pub shared_secret: Option<String>,
+}
+
+/// The install state of each tenant named by (kind, key), in one query;
+/// tenants not recorded are missing from the map.
+pub async fn install_states(
     conn: &mut PgConnection,
-    tenant_id: uuid::Uuid,
-) -> Result<Option<String>, Error> {
-    Ok(
-        sqlx::query_scalar("SELECT site_url FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_optional(conn)
-            .await?
-            .flatten(),
+    keys: &[(&str, &str)],
+) -> Result<std::collections::HashMap<(String, String), InstallState>, Error> {
+    let kinds: Vec<&str> = keys.iter().map(|(kind, _)| *kind).collect();
+    let names: Vec<&str> = keys.iter().map(|(_, key)| *key).collect();
+    let rows = sqlx::query(
+        "SELECT kind, tenant_key, installed, site_url, shared_secret FROM tenants
+         WHERE (kind, tenant_key) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))",
     )
+    .bind(&kinds)
+    .bind(&names)
+    .fetch_all(conn)
+    .await?;
+    let mut states = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        states.insert(
+            (row.try_get("kind")?, row.try_get("tenant_key")?),
+            InstallState {
+                installed: row.try_get("installed")?,
+                site_url: row.try_get("site_url")?,
+                shared_secret: row.try_get("shared_secret")?,
+            },
+        );
+    }
+    Ok(states)
 }
 
 /// Registers a Forge installation or refreshes what we know of it. The app

@@ -8,6 +8,7 @@ mod helpers;
 
 mod auth_connect;
 mod auth_forge;
+mod db_restart;
 mod deploy;
 mod durability;
 mod first_run;

@@ -2,6 +2,7 @@
 //! Connect tenant (Connect JWT), chosen by the `Authorization` header.
 
 pub mod connect;
+pub mod connect_tenants;
 pub mod forge;
 pub mod jwks;
 pub mod qsh;
@@ -9,7 +10,6 @@ pub mod qsh;
 use sqlx::PgPool;
 
 use crate::domain::{ForgeInstallation, Tenant};
-use crate::store;
 use crate::Error;
 
 /// The parts of an HTTP request that authentication looks at.
@@ -38,9 +38,15 @@ fn query_jwt(query: &str) -> Option<String> {
     })
 }
 
+/// What authenticates webhook senders: Forge's keys and the Connect tenants.
+pub struct Verifier {
+    pub forge: forge::ForgeVerifier,
+    pub connect: connect_tenants::ConnectTenants,
+}
+
 pub async fn authenticate(
     pool: &PgPool,
-    forge: &forge::ForgeVerifier,
+    verifier: &Verifier,
     req: &RequestAuth<'_>,
 ) -> Result<Authenticated, Error> {
     let header = req.authorization.map(str::trim);
@@ -48,13 +54,16 @@ pub async fn authenticate(
         let (scheme, token) = h.split_once(' ').unwrap_or((h, ""));
         let token = token.trim();
         if scheme.eq_ignore_ascii_case("bearer") {
-            return forge
+            return verifier
+                .forge
                 .verify(token, req.system_token)
                 .await
                 .map(Authenticated::Forge);
         }
         if scheme.eq_ignore_ascii_case("jwt") {
-            return connect_tenant(pool, token, req)
+            return verifier
+                .connect
+                .verified(pool, token, req)
                 .await
                 .map(Authenticated::Connect);
         }
@@ -63,37 +72,13 @@ pub async fn authenticate(
         ));
     }
     match query_jwt(req.query) {
-        Some(token) => connect_tenant(pool, &token, req)
+        Some(token) => verifier
+            .connect
+            .verified(pool, &token, req)
             .await
             .map(Authenticated::Connect),
         None => Err(Error::unauthorized(
             "no credentials: send a Forge invocation token or a Connect JWT",
         )),
     }
-}
-
-async fn connect_tenant(
-    pool: &PgPool,
-    token: &str,
-    req: &RequestAuth<'_>,
-) -> Result<Tenant, Error> {
-    let issuer = connect::unverified_issuer(token)?;
-    let tenant = store::tenants::find_connect(pool, &issuer)
-        .await?
-        .ok_or_else(|| {
-            Error::unauthorized(format!(
-                "the Connect JWT iss {issuer:?} is not a known tenant"
-            ))
-        })?;
-    let secret = tenant
-        .shared_secret
-        .as_ref()
-        .ok_or_else(|| Error::Internal("a Connect tenant has no shared secret".into()))?;
-    connect::verify(token, secret, req.method, req.path, req.query)?;
-    if !tenant.installed {
-        return Err(Error::unauthorized(format!(
-            "tenant {issuer:?} is uninstalled or removed; its events are no longer accepted"
-        )));
-    }
-    Ok(tenant)
 }

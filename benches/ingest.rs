@@ -1,0 +1,315 @@
+//! Ingest benchmark (issue: "Prove it … Speed").
+//!
+//!     cargo bench --bench ingest          # BENCH_SECS=10 per run by default
+//!
+//! In one run on the same database server:
+//! 1. the baseline: pgbench, 32 clients, one single-row INSERT per
+//!    transaction into a table shaped like the inbox;
+//! 2. `aarc serve` (the release binary, as its own process) receiving signed,
+//!    distinct v2 events of one object each from 32 concurrent connections;
+//! 3. the same with events of 10,000 object ids each, in objects/s.
+//!
+//! Prints both throughputs, their ratio, aarc's p50/p99 latency and its peak
+//! RSS (VmHWM), against the issue's targets.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::http1::Http1;
+use common::*;
+use secrecy::SecretString;
+
+const CLIENTS: usize = 32;
+const LARGE_CLIENTS: usize = 4;
+const LARGE_IDS: usize = 10_000;
+const CLOUD_ID: &str = "7f3c2b1a-0d4e-4c5f-9a8b-1e2d3c4b5a69";
+const CLIENT_KEY: &str = "bench-ingest";
+const SECRET: &str = "bench-ingest-shared-secret-of-some-length";
+const V2: &str = "avi:ecosystem.app_policy:blocked:app_access_to_objects.v2";
+
+/// pgbench's own figure: one INSERT per transaction, `clients` connections.
+fn pgbench(db_url: &str, clients: usize, secs: Duration) -> f64 {
+    let script = std::env::temp_dir().join(format!("aarc-bench-ingest-{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        "INSERT INTO bench_inbox (cloud_id, source, event_id, event_type, raw) \
+         VALUES ('site', 'atlassian.com/ecosystem', gen_random_uuid()::text, 'v2', '{\"ids\": [\"1\"]}');\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(pgbench_binary())
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+        ])
+        .arg(secs.as_secs().to_string())
+        .arg("-f")
+        .arg(&script)
+        .arg(db_url)
+        .output()
+        .expect("pgbench runs");
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pgbench failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in text.lines() {
+        print_indented("pgbench", line);
+    }
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("tps = ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        })
+        .expect("pgbench printed its tps")
+}
+
+fn print_indented(who: &str, line: &str) {
+    if line.starts_with("tps") || line.starts_with("latency") || line.contains("processed") {
+        println!("  {who}: {line}");
+    }
+}
+
+/// pgbench beside the server binaries (Debian's layout) or on PATH.
+fn pgbench_binary() -> std::path::PathBuf {
+    let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|d| d.path().join("bin/pgbench"))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop().unwrap_or_else(|| "pgbench".into())
+}
+
+/// A v2 objects-blocked event naming `ids` on the bench site.
+fn event_body(id: &str, ids: &[String]) -> String {
+    serde_json::json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "atlassian.com/ecosystem",
+        "time": chrono::Utc::now().to_rfc3339(),
+        "type": V2,
+        "data": {
+            "workspace": {"cloudId": CLOUD_ID},
+            "objects": [{"product": "confluence", "type": "page", "ids": ids}],
+        }
+    })
+    .to_string()
+}
+
+/// Signs like Atlassian: a fresh Connect JWT (with the request's qsh) per request.
+fn token() -> String {
+    aarc::ingest::auth::connect::sign(
+        CLIENT_KEY,
+        &SecretString::from(SECRET),
+        "POST",
+        "/webhooks/atlassian",
+        "",
+    )
+    .unwrap()
+}
+
+/// Posts events from `clients` keep-alive connections for `secs`; each event
+/// names `ids_per_event` new objects.
+async fn drive(base: &str, clients: usize, secs: Duration, ids_per_event: usize) -> Figures {
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut connections = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let connection = Http1::connect(&addr).await.expect("connect to aarc");
+        connections.push(tokio::sync::Mutex::new(connection));
+    }
+    let connections = Arc::new(connections);
+    // A Connect JWT is valid for three minutes and covers the method and
+    // path, not the body: one per run stands for Atlassian's per-request ones.
+    let headers = Arc::new(vec![
+        format!("Authorization: JWT {}", token()),
+        "Content-Type: application/cloudevents+json".to_string(),
+    ]);
+    let serial = Arc::new(AtomicU64::new(0));
+    closed_loop(clients, secs, move |client, _| {
+        let (connections, headers, serial) = (connections.clone(), headers.clone(), serial.clone());
+        async move {
+            let n = serial.fetch_add(1, Ordering::Relaxed);
+            let ids: Vec<String> = (0..ids_per_event)
+                .map(|i| format!("{ids_per_event}-{n}-{i}"))
+                .collect();
+            let body = event_body(&format!("bench-{ids_per_event}-{n}"), &ids);
+            let request = Http1::post("/webhooks/atlassian", &headers, body.as_bytes());
+            let mut connection = connections[client].lock().await;
+            matches!(connection.send(&request).await, Ok(202))
+        }
+    })
+    .await
+}
+
+/// How many events aarc's transactions held on average, from its /metrics.
+async fn group_sizes(base: &str) -> String {
+    let text = match reqwest::get(format!("{base}/metrics")).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(e) => return format!("/metrics unavailable: {e}"),
+    };
+    let figure = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let (sum, count) = (
+        figure("aarc_ingest_batch_events_sum "),
+        figure("aarc_ingest_batch_events_count "),
+    );
+    format!(
+        "{count:.0} ingest transactions, {:.1} events each on average (group commit)",
+        sum / count
+    )
+}
+
+/// The kernel's high-water mark of the process's resident memory, in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+#[tokio::main]
+async fn main() {
+    if !invoked_as_bench() {
+        return;
+    }
+    let secs = seconds_per_run();
+    let db_url = fresh_database("aarc_bench_ingest").await;
+    let db = pool(&db_url, 2);
+    aarc::store::migrate(&db).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE bench_inbox (id bigserial PRIMARY KEY, cloud_id text NOT NULL,
+            source text NOT NULL, event_id text NOT NULL, event_type text NOT NULL, raw jsonb NOT NULL,
+            received_at timestamptz NOT NULL DEFAULT now(), UNIQUE (cloud_id, source, event_id))",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO tenants (id, kind, tenant_key, cloud_id, shared_secret, base_url)
+         VALUES (gen_random_uuid(), 'connect', $1, $2, $3, 'https://bench.atlassian.net')",
+    )
+    .bind(CLIENT_KEY)
+    .bind(CLOUD_ID)
+    .bind(SECRET)
+    .execute(&db)
+    .await
+    .unwrap();
+
+    println!("each run lasts {}s", secs.as_secs());
+    println!("baseline: pgbench, {CLIENTS} clients, one single-row INSERT per transaction");
+    let baseline = pgbench(&db_url, CLIENTS, secs);
+
+    let aarc = AarcProcess::start(&db_url, &[("AARC_RECONCILER", "off")]).await;
+    println!("aarc: {CLIENTS} connections posting signed v2 events of one object each");
+    let single = drive(&aarc.base, CLIENTS, secs, 1).await;
+    println!(
+        "  aarc: {:.0} events/s, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+        single.per_second(),
+        single.percentile_ms(0.5),
+        single.percentile_ms(0.99),
+        single.errors
+    );
+    println!("aarc: {LARGE_CLIENTS} connections posting events of {LARGE_IDS} object ids each");
+    let large = drive(&aarc.base, LARGE_CLIENTS, secs, LARGE_IDS).await;
+    let objects_per_second = large.per_second() * LARGE_IDS as f64;
+    println!(
+        "  aarc: {:.1} events/s = {objects_per_second:.0} objects/s, p50 {:.1} ms, p99 {:.1} ms, errors {}",
+        large.per_second(),
+        large.percentile_ms(0.5),
+        large.percentile_ms(0.99),
+        large.errors
+    );
+    let rss = peak_rss_mib(aarc.pid());
+    let groups = group_sizes(&aarc.base).await;
+    drop(aarc);
+
+    println!();
+    println!(
+        "ingest {:.0} events/s = {:.2}x the pgbench baseline of {baseline:.0} tps (target >= 1.0x)",
+        single.per_second(),
+        single.per_second() / baseline
+    );
+    println!(
+        "p99 {:.2} ms at {CLIENTS} connections (target < 25 ms); p50 {:.2} ms",
+        single.percentile_ms(0.99),
+        single.percentile_ms(0.5)
+    );
+    println!("peak RSS of aarc {rss:.1} MiB (target < 100 MiB)");
+    println!("{groups}");
+    println!("large events: {objects_per_second:.0} objects/s (target >= 200000)");
+    if single.errors + large.errors > 0 {
+        println!(
+            "WARNING: {} requests were not answered 202",
+            single.errors + large.errors
+        );
+    }
+}
+
+/// `aarc serve` as a child process (so its memory can be read), killed on drop.
+struct AarcProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl AarcProcess {
+    async fn start(db_url: &str, vars: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
+            .arg("serve")
+            .env("DATABASE_URL", db_url)
+            .env("AARC_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(vars.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aarc starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            assert!(Instant::now() < deadline, "aarc did not become ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { child, base }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for AarcProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

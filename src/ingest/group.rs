@@ -1,0 +1,169 @@
+//! Group commit. Requests are parsed and authenticated on their own (off the
+//! database's critical path), then queue their events here; a few writer
+//! tasks each take what is queued — waiting up to `AARC_INGEST_BATCH_WAIT_MS`
+//! for more, up to `AARC_INGEST_BATCH_MAX` events — and write it in one
+//! transaction. Every request is answered after that commit, with its own
+//! outcome. `synchronous_commit` stays on: one WAL flush serves the group.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::auth::Authenticated;
+use super::{write_requests, Receipt};
+use crate::domain::{EventKind, PolicyEvent, ReceiveMode};
+use crate::Error;
+
+/// How groups are formed.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupSettings {
+    /// How long a writer holding a group waits for more requests.
+    pub wait: Duration,
+    /// The most events in one transaction (a single larger request still
+    /// goes through, alone).
+    pub max_events: usize,
+    /// Writers working at once: while one commits, the next gathers.
+    pub writers: usize,
+}
+
+/// One request's events, waiting for a writer.
+pub(super) struct Job {
+    pub who: Authenticated,
+    pub mode: ReceiveMode,
+    pub events: Vec<PolicyEvent>,
+    reply: oneshot::Sender<Result<Receipt, Error>>,
+}
+
+impl Job {
+    /// Lifecycle events change whether the tenant may send at all, which the
+    /// other requests of a group were checked against: such a request is
+    /// written in a transaction of its own.
+    fn must_be_alone(&self) -> bool {
+        self.events.iter().any(|e| {
+            matches!(
+                e.kind,
+                EventKind::ForgeInstalled | EventKind::ForgeUninstalled
+            )
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct GroupCommit {
+    queue: mpsc::Sender<Job>,
+}
+
+impl GroupCommit {
+    /// Starts the writers on the current runtime; they stop when the last
+    /// `GroupCommit` handle is dropped and the queue is empty.
+    pub fn start(pool: PgPool, settings: GroupSettings) -> Self {
+        let (queue, jobs) = mpsc::channel(4096);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for _ in 0..settings.writers.max(1) {
+            tokio::spawn(run_writer(pool.clone(), jobs.clone(), settings));
+        }
+        Self { queue }
+    }
+
+    /// Writes one request's events with those of other requests; returns
+    /// after the commit that holds them (or with the reason they were not stored).
+    pub async fn store(
+        &self,
+        who: Authenticated,
+        mode: ReceiveMode,
+        events: Vec<PolicyEvent>,
+    ) -> Result<Receipt, Error> {
+        let stopped = || Error::Unavailable("aarc is shutting down; retry the delivery".into());
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job {
+                who,
+                mode,
+                events,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run_writer(pool: PgPool, jobs: Arc<Mutex<mpsc::Receiver<Job>>>, settings: GroupSettings) {
+    while let Some(group) = gather(&jobs, settings).await {
+        let (alone, together): (Vec<Job>, Vec<Job>) =
+            group.into_iter().partition(Job::must_be_alone);
+        if !together.is_empty() {
+            write(&pool, together).await;
+        }
+        for job in alone {
+            write(&pool, vec![job]).await;
+        }
+    }
+}
+
+/// Takes the next group off the queue: whatever waits there now, then more
+/// until the group is full or the wait is over. One writer gathers at a time;
+/// the others are committing meanwhile.
+async fn gather(jobs: &Mutex<mpsc::Receiver<Job>>, settings: GroupSettings) -> Option<Vec<Job>> {
+    let mut jobs = jobs.lock().await;
+    let first = jobs.recv().await?;
+    let mut events = first.events.len();
+    let mut group = vec![first];
+    let deadline = tokio::time::Instant::now() + settings.wait;
+    while events < settings.max_events {
+        let next = match jobs.try_recv() {
+            Ok(job) => job,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) if settings.wait.is_zero() => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                match tokio::time::timeout_at(deadline, jobs.recv()).await {
+                    Ok(Some(job)) => job,
+                    _ => break,
+                }
+            }
+        };
+        events += next.events.len();
+        group.push(next);
+    }
+    Some(group)
+}
+
+/// Writes a group and answers each request. When the group's transaction
+/// fails for a reason other than the database being unreachable, one
+/// request's data may be at fault: each is then written on its own, so only
+/// that one fails.
+async fn write(pool: &PgPool, jobs: Vec<Job>) {
+    let requests: Vec<_> = jobs
+        .iter()
+        .map(|j| (&j.who, j.mode, &j.events[..]))
+        .collect();
+    let outcome = write_requests(pool, &requests).await;
+    drop(requests);
+    match outcome {
+        Ok(receipts) => {
+            for (job, receipt) in jobs.into_iter().zip(receipts) {
+                let _ = job.reply.send(receipt);
+            }
+        }
+        Err(e) if jobs.len() == 1 || matches!(e, Error::Unavailable(_)) => {
+            for job in jobs {
+                let _ = job.reply.send(Err(e.clone()));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, requests = jobs.len(), "group commit failed; writing each request alone");
+            for job in jobs {
+                let alone = [(&job.who, job.mode, &job.events[..])];
+                let receipt = match write_requests(pool, &alone).await {
+                    Ok(mut receipts) => receipts.pop().unwrap_or_else(|| {
+                        Err(Error::Internal("a request's receipt is missing".into()))
+                    }),
+                    Err(e) => Err(e),
+                };
+                let _ = job.reply.send(receipt);
+            }
+        }
+    }
+}
