@@ -13,6 +13,7 @@ mod deploy;
 mod durability;
 mod first_run;
 mod fixtures;
+mod group_commit;
 mod health;
 mod load;
 mod metrics;

@@ -1,0 +1,155 @@
+//! Group commit: concurrent requests share a transaction, yet each gets its
+//! own answer — a refused request does not hold up the others, copies of one
+//! event are applied once, and objects named by several events of one group
+//! end as if the events had come one by one.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::load::{post_concurrently, Post};
+
+/// Writers wait long enough for all the test's requests to meet in a group.
+async fn grouping_app() -> TestApp {
+    spawn_app_with_vars(
+        &[
+            ("AARC_INGEST_BATCH_WAIT_MS".into(), "50".into()),
+            ("AARC_INGEST_BATCH_MAX".into(), "1000".into()),
+        ],
+        |_| {},
+    )
+    .await
+}
+
+fn post(app: &TestApp, t: &ConnectTenant, event: &Value) -> Post {
+    Post {
+        url: app.url(WEBHOOK),
+        authorization: format!("JWT {}", t.jwt("")),
+        body: event.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_of_a_group_gets_its_own_answer() {
+    let app = grouping_app().await;
+    let (a, b) = (app.connect_tenant().await, app.connect_tenant().await);
+
+    // Objects g-0..g-9 are each named by two events of A: the later ones
+    // must not reset what the earlier ones recorded.
+    let mut posts = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..10 {
+        let first = v2_objects_event(&a.cloud_id, &[&format!("g-{i}")]);
+        let mut second = v2_objects_event(&a.cloud_id, &[&format!("g-{i}"), &format!("h-{i}")]);
+        second["time"] = json!("2026-11-21T08:08:08Z");
+        posts.push(post(&app, &a, &first));
+        expected.push(202);
+        posts.push(post(&app, &a, &second));
+        expected.push(202);
+    }
+    // One event sent twice in the same group: applied once, the copy is a duplicate.
+    let twice = v2_objects_event(&b.cloud_id, &["twice"]);
+    posts.push(post(&app, &b, &twice));
+    posts.push(post(&app, &b, &twice));
+    // B naming A's site: refused, without holding up the rest.
+    posts.push(post(&app, &b, &v2_objects_event(&a.cloud_id, &["stolen"])));
+    expected.push(403);
+    let statuses = post_concurrently(&app.client, posts, 32).await;
+    let statuses: Vec<u16> = statuses.into_iter().map(|s| s.unwrap()).collect();
+
+    assert_eq!(
+        &statuses[..20],
+        &expected[..20],
+        "A's events are all applied"
+    );
+    let mut copies = [statuses[20], statuses[21]];
+    copies.sort();
+    assert_eq!(
+        copies,
+        [200, 202],
+        "one copy applied, the other a duplicate"
+    );
+    assert_eq!(statuses[22], 403, "the foreign site is refused");
+
+    assert_eq!(app.inbox_count(&a.cloud_id).await, 20);
+    assert_eq!(app.inbox_count(&b.cloud_id).await, 1);
+    assert_eq!(app.blocked_count(&a.cloud_id).await, 20, "g-* and h-*");
+    let stolen = app
+        .count(
+            "SELECT count(*) FROM blocked_objects WHERE cloud_id = $1 AND object_id = 'stolen'",
+            &a.cloud_id,
+        )
+        .await;
+    assert_eq!(stolen, 0, "the refused request wrote nothing");
+    // Every g-* was named by two events, whichever came first: both are in its history.
+    let twice_named = app
+        .count(
+            "SELECT count(*) FROM blocked_objects WHERE cloud_id = $1
+             AND object_id LIKE 'g-%' AND cardinality(inbox_ids) = 2
+             AND first_blocked_at = '2026-11-20T08:08:08Z'
+             AND last_blocked_at = '2026-11-21T08:08:08Z'",
+            &a.cloud_id,
+        )
+        .await;
+    assert_eq!(
+        twice_named, 10,
+        "each g-* keeps its earliest and latest block"
+    );
+
+    // An inbox row's receipt time is its transaction's start: rows that
+    // share one were committed together.
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT received_at) FROM inbox_events WHERE cloud_id IN ($1, $2)",
+    )
+    .bind(&a.cloud_id)
+    .bind(&b.cloud_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        transactions < 21,
+        "requests shared transactions (21 events in {transactions})"
+    );
+}
+
+#[tokio::test]
+async fn a_remembered_secret_that_changed_is_not_accepted() {
+    let app = spawn_app().await;
+    let old = app.connect_tenant().await;
+    // The first event makes aarc remember the tenant and its secret.
+    let first = app
+        .post_structured(&old, &v2_objects_event(&old.cloud_id, &["one"]))
+        .await;
+    assert_eq!(first.status(), 202);
+    // The tenant is installed again with a new secret.
+    let new = ConnectTenant {
+        secret: format!("rotated-{}", uuid::Uuid::new_v4().simple()),
+        client_key: old.client_key.clone(),
+        cloud_id: old.cloud_id.clone(),
+        base_url: old.base_url.clone(),
+    };
+    let res = app
+        .client
+        .put(app.url(&format!("/admin/tenants/{}", new.client_key)))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(
+            &json!({"sharedSecret": new.secret, "baseUrl": new.base_url, "cloudId": new.cloud_id}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+
+    let stale = app
+        .post_structured(&old, &v2_objects_event(&old.cloud_id, &["two"]))
+        .await;
+    let detail = problem(stale, 401).await;
+    assert!(
+        detail["detail"].as_str().unwrap().contains("secret"),
+        "{detail}"
+    );
+    let fresh = app
+        .post_structured(&new, &v2_objects_event(&new.cloud_id, &["three"]))
+        .await;
+    assert_eq!(fresh.status(), 202, "the new secret is accepted at once");
+    assert_eq!(app.inbox_count(&old.cloud_id).await, 2);
+}
