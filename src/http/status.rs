@@ -163,7 +163,7 @@ fn encode_cursor(o: &ObjectStatusView) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_cursor(raw: &str) -> Result<ObjectRef, Error> {
+pub fn decode_cursor(raw: &str) -> Result<ObjectRef, Error> {
     let bad = || Error::invalid("cursor is malformed: pass back a next_cursor exactly as received");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(raw)
