@@ -44,10 +44,6 @@ pub fn pool(url: &secrecy::SecretString, size: u32, app_name: &str) -> Result<Pg
     Ok(PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(Duration::from_secs(3))
-        // No ping before each use: it doubled the round trips of a group
-        // commit. A connection that died (the server restarted) fails its
-        // next query, which answers 503 and is dropped from the pool.
-        .test_before_acquire(false)
         .connect_lazy_with(options))
 }
 
