@@ -85,28 +85,20 @@ seed_envelope() {
     } >"$corpus/$name-binary"
   done
   # Each case as the replay test sends it: its Content-Type and headers.
-  if $have_jq; then
-    local mode ct headers file
-    while IFS=$'\t' read -r mode ct headers file; do
-      [ -n "$file" ] && [ -f "fixtures/$file" ] || continue
-      if [ "$ct" = "null" ]; then
-        case "$mode" in
-          structured) ct="application/cloudevents+json; charset=UTF-8" ;;
-          batch) ct="application/cloudevents-batch+json" ;;
-          *) ct="application/json" ;;
-        esac
-      fi
-      {
-        printf '%s\n' "$ct"
-        printf '%s' "$headers"
-        printf '\n'
-        cat "fixtures/$file"
-      } >"$corpus/case-$(basename "$file" .json)"
-    done < <(jq -r '.[] | [.mode, (.content_type // "null"),
-        ((.headers // {}) | to_entries | map("\(.key): \(.value)\n") | join("")),
-        (.file // "")] | @tsv' fixtures/cases.json | sed 's/\\n/\n/g' |
-      awk 'BEGIN{RS="\n"; ORS=""} {print; print (NF>=3 && /\t/ ? "\n" : "\n")}')
-  fi
+  $have_jq || return 0
+  local head file
+  while IFS= read -r -d '' head && IFS= read -r -d '' file; do
+    [ -f "fixtures/$file" ] || continue
+    {
+      printf '%s' "$head"
+      cat "fixtures/$file"
+    } >"$corpus/case-$(basename "$file" .json)"
+  done < <(jq -j '.[] | select(.file != null)
+      | (.content_type // {structured: "application/cloudevents+json; charset=UTF-8",
+                           batch: "application/cloudevents-batch+json"}[.mode]
+                       // "application/json") as $ct
+      | "\($ct)\n", ((.headers // {}) | to_entries[] | "\(.key): \(.value)\n"),
+        "\n\u0000", .file, "\u0000"' fixtures/cases.json)
 }
 
 # The event target reads one event object, as the envelope yields it.
@@ -128,10 +120,10 @@ seed_event() {
   # Binary cases: the ce-* attributes (percent-decoded) and the body as data.
   jq -j '.[] | select(.mode == "binary" and .file != null) | .file, "\u0000"' \
     fixtures/cases.json | while IFS= read -r -d '' file; do
-    jq -j --slurpfile body "fixtures/$file" '.[] | select(.file == $f)
+    jq -j --arg f "$file" --slurpfile body "fixtures/$file" '.[] | select(.file == $f)
         | (.headers | with_entries(.key |= ltrimstr("ce-")
             | .value |= (gsub("%2F"; "/") | gsub("%3A"; ":") | gsub("%2B"; "+"))))
-          + {data: $body[0]} | tojson' --arg f "$file" fixtures/cases.json \
+          + {data: $body[0]} | tojson' fixtures/cases.json \
       >"$corpus/binary-$(basename "$file" .json)" 2>/dev/null || true
   done
 }

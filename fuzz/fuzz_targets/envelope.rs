@@ -52,7 +52,9 @@ fn split(data: &[u8]) -> Option<Request<'_>> {
     let content_type = if first.is_empty() || !visible_ascii(first) {
         None
     } else {
-        std::str::from_utf8(first).ok().map(|s| s.trim_matches([' ', '\t']))
+        std::str::from_utf8(first)
+            .ok()
+            .map(|s| s.trim_matches([' ', '\t']))
     };
     let mut ce_headers = Vec::new();
     loop {

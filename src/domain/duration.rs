@@ -13,7 +13,9 @@ impl HumanDuration {
         if raw.len() < 2 {
             return Err(err());
         }
-        let (digits, unit) = raw.split_at(raw.len() - 1);
+        // The unit is the last character, which may be more than one byte.
+        let last = raw.chars().next_back().ok_or_else(err)?;
+        let (digits, unit) = raw.split_at(raw.len() - last.len_utf8());
         let n: u64 = digits.parse().map_err(|_| err())?;
         let secs = match unit {
             "s" => Some(n),
@@ -51,6 +53,14 @@ impl fmt::Display for HumanDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_ascii_unit_is_refused_not_panicked_on() {
+        // Found by the `policy` fuzz target: "5é" used to split inside 'é'.
+        assert!(HumanDuration::parse("5é").is_err());
+        assert!(HumanDuration::parse("é").is_err());
+        assert!(HumanDuration::parse("30日").is_err());
+    }
 
     #[test]
     fn parses_each_unit_and_prints_it_back() {

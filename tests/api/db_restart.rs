@@ -106,7 +106,9 @@ async fn a_database_restart_under_load_loses_nothing_acknowledged() {
     let before_stop = next.load(Ordering::SeqCst);
     db.stop().await.expect("the server stops");
     println!("stopped PostgreSQL after {before_stop} events sent");
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // Longer than the pool's 3 s acquire timeout, so that requests waiting
+    // for a connection give up and answer 503 while the server is down.
+    tokio::time::sleep(Duration::from_millis(5000)).await;
     let db = LocalDb::ensure(&dir)
         .await
         .expect("the server starts again");
