@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aarc::localdb::LocalDb;
-use serde_json::Value;
 
 use crate::durability::assert_all_committed;
 use crate::helpers::*;
@@ -59,16 +58,8 @@ async fn a_database_restart_under_load_loses_nothing_acknowledged() {
         senders.push(tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
                 let id = format!("{run}-{}", next.fetch_add(1, Ordering::SeqCst));
-                let mut event = v2_objects_event(&t.cloud_id, &[&id]);
-                event["id"] = Value::String(id.clone());
                 let after_restart = restarted.load(Ordering::SeqCst);
-                let sent = client
-                    .post(format!("{base}{WEBHOOK}"))
-                    .header("Authorization", format!("JWT {}", t.jwt("")))
-                    .header("Content-Type", "application/cloudevents+json")
-                    .body(event.to_string())
-                    .send()
-                    .await;
+                let sent = post_event_named(&client, &base, &t, &id).await;
                 let acknowledged = {
                     let mut seen = answers.lock().unwrap();
                     match sent {

@@ -184,16 +184,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_nothing_acknowledged()
             let mut acked = Vec::new();
             for i in 0..200 {
                 let id = format!("{worker}-{i}");
-                let mut event = v2_objects_event(&t.cloud_id, &[&id]);
-                event["id"] = Value::String(id.clone());
-                let sent = client
-                    .post(format!("{base}{WEBHOOK}"))
-                    .header("Authorization", format!("JWT {}", t.jwt("")))
-                    .header("Content-Type", "application/cloudevents+json")
-                    .body(event.to_string())
-                    .send()
-                    .await;
-                match sent {
+                match post_event_named(&client, &base, &t, &id).await {
                     Ok(res) if res.status().is_success() => acked.push(id),
                     Ok(_) => {}
                     Err(_) => break, // the server has stopped accepting

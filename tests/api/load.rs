@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::helpers::ConnectTenant;
+use crate::helpers::{v2_objects_event, ConnectTenant, WEBHOOK};
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
@@ -75,6 +75,26 @@ pub async fn start_aarc_process(db_url: &str, vars: &[(&str, &str)]) -> AarcProc
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     AarcProcess { child, base }
+}
+
+/// Posts, signed by `t`, a structured event whose id is `id` and which
+/// blocks the object `id`: load tests then check each acknowledged id in
+/// both the inbox and the block table.
+pub async fn post_event_named(
+    client: &reqwest::Client,
+    base: &str,
+    t: &ConnectTenant,
+    id: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let mut event = v2_objects_event(&t.cloud_id, &[id]);
+    event["id"] = serde_json::Value::String(id.to_string());
+    client
+        .post(format!("{base}{WEBHOOK}"))
+        .header("Authorization", format!("JWT {}", t.jwt("")))
+        .header("Content-Type", "application/cloudevents+json")
+        .body(event.to_string())
+        .send()
+        .await
 }
 
 /// One structured-mode CloudEvent to post.

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::RwLock;
 
 use crate::durability::assert_all_committed;
@@ -53,16 +52,8 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
             let mut acked = Vec::new();
             while !stop.load(Ordering::SeqCst) {
                 let id = format!("k-{}", next.fetch_add(1, Ordering::SeqCst));
-                let mut event = v2_objects_event(&t.cloud_id, &[&id]);
-                event["id"] = Value::String(id.clone());
-                let url = format!("{}{WEBHOOK}", target.read().await);
-                let sent = client
-                    .post(url)
-                    .header("Authorization", format!("JWT {}", t.jwt("")))
-                    .header("Content-Type", "application/cloudevents+json")
-                    .body(event.to_string())
-                    .send()
-                    .await;
+                let base = target.read().await.clone();
+                let sent = post_event_named(&client, &base, &t, &id).await;
                 match sent {
                     Ok(res) if res.status().is_success() => acked.push(id),
                     // Refused or cut off by the kill: not acknowledged, so
