@@ -59,22 +59,41 @@ pub async fn record(
 /// statements — usually one — and applies their effects as if they had come one by one, in
 /// the order given: an event whose (site, source, id) was seen before — or
 /// appears earlier in `events` — is a duplicate and changes nothing.
-pub async fn record_all(
+async fn record_all(
     conn: &mut PgConnection,
     events: &[Pending<'_>],
 ) -> Result<Vec<Outcome>, Error> {
     if inbox_at_once::fits(events) {
-        let stored = inbox_at_once::write(conn, events, true).await?;
-        return Ok(events
-            .iter()
-            .zip(stored)
-            .map(|(p, stored)| match stored {
-                None => Outcome::Duplicate,
-                Some(_) if p.event.is_ignored() => Outcome::Ignored,
-                Some(_) => Outcome::Applied,
-            })
-            .collect());
+        record_at_once(conn, events).await
+    } else {
+        record_in_rounds(conn, events).await
     }
+}
+
+/// `record_all` for events `inbox_at_once::fits` accepted: one statement,
+/// atomic by itself.
+pub async fn record_at_once(
+    conn: &mut PgConnection,
+    events: &[Pending<'_>],
+) -> Result<Vec<Outcome>, Error> {
+    let stored = inbox_at_once::write(conn, events, true).await?;
+    Ok(events
+        .iter()
+        .zip(stored)
+        .map(|(p, stored)| match stored {
+            None => Outcome::Duplicate,
+            Some(_) if p.event.is_ignored() => Outcome::Ignored,
+            Some(_) => Outcome::Applied,
+        })
+        .collect())
+}
+
+/// `record_all` for any events: a few statements, which the caller runs in
+/// one transaction.
+pub async fn record_in_rounds(
+    conn: &mut PgConnection,
+    events: &[Pending<'_>],
+) -> Result<Vec<Outcome>, Error> {
     let stored = inbox_at_once::write(conn, events, false).await?;
     let mut outcomes = Vec::with_capacity(events.len());
     let mut object_blocks = Vec::new();
