@@ -141,6 +141,12 @@ pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
         "group commit: the most events (1 to 100000) written in one transaction",
     ),
     (
+        "AARC_STATUS_CACHE_OBJECTS",
+        "2000000",
+        "0",
+        "batch checks: blocked objects held in memory over all sites (about 40 bytes each; 0 = always ask the database)",
+    ),
+    (
         "AARC_CONFIG_FILE",
         "(none)",
         "/etc/aarc/aarc.env",
@@ -190,6 +196,7 @@ pub struct Config {
     pub db_pool_size: u32,
     pub ingest_batch_wait: Duration,
     pub ingest_batch_max: usize,
+    pub status_cache_objects: usize,
 }
 
 impl Config {
@@ -293,6 +300,12 @@ impl Config {
                 get("AARC_INGEST_BATCH_MAX"),
                 32,
                 1..=100_000,
+            )? as usize,
+            status_cache_objects: bounded(
+                "AARC_STATUS_CACHE_OBJECTS",
+                get("AARC_STATUS_CACHE_OBJECTS"),
+                2_000_000,
+                0..=1_000_000_000,
             )? as usize,
         })
     }

@@ -14,6 +14,7 @@ pub mod localdb;
 pub mod metrics;
 pub mod reconcile;
 pub mod startup;
+pub mod status_cache;
 pub mod store;
 pub mod telemetry;
 

@@ -55,6 +55,11 @@ pub struct ActionLabel {
     pub action: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AnsweredFromLabel {
+    pub answered_from: &'static str,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 pub struct Metrics {
@@ -74,6 +79,8 @@ pub struct Metrics {
     pub pool_connections: Family<StateLabel, Gauge>,
     pub pool_max: Gauge,
     pub db_figures_age_seconds: FloatGauge,
+    pub status_checks: Family<AnsweredFromLabel, Counter>,
+    pub status_cache_objects: Gauge,
     /// One render at a time: the database gauges are set, then encoded.
     render_lock: tokio::sync::Mutex<()>,
 }
@@ -180,6 +187,18 @@ impl Metrics {
             "Age of the figures read from the database at scrape time",
             db_figures_age_seconds.clone(),
         );
+        let status_checks = Family::<AnsweredFromLabel, Counter>::default();
+        registry.register(
+            "status_checks",
+            "Batch status checks, by where they were answered from (memory, database)",
+            status_checks.clone(),
+        );
+        let status_cache_objects = Gauge::default();
+        registry.register(
+            "status_cache_objects",
+            "Blocked objects this process holds in memory for batch checks",
+            status_cache_objects.clone(),
+        );
         Self {
             registry,
             events_received,
@@ -197,6 +216,8 @@ impl Metrics {
             pool_connections,
             pool_max,
             db_figures_age_seconds,
+            status_checks,
+            status_cache_objects,
             render_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -230,6 +251,13 @@ impl Metrics {
     pub fn delivery_attempt(&self, outcome: &'static str) {
         self.outbox_attempts
             .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// One batch status check, by where it was answered from.
+    pub fn status_check(&self, answered_from: &'static str) {
+        self.status_checks
+            .get_or_create(&AnsweredFromLabel { answered_from })
             .inc();
     }
 

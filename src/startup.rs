@@ -77,6 +77,7 @@ impl Application {
                 writers: (config.db_pool_size as usize / 4).clamp(1, 4),
             },
         );
+        let status_cache = crate::status_cache::StatusCache::new(config.status_cache_objects);
         let config = Arc::new(config);
         // One reconciler serves the periodic passes and the work requests
         // hand it (registration checks).
@@ -96,6 +97,7 @@ impl Application {
                 connect: Default::default(),
             },
             committer,
+            status_cache,
             metrics_cache: Default::default(),
         });
         let server = HttpServer::new(move || {

@@ -32,6 +32,8 @@ pub struct AppState {
     pub committer: crate::ingest::GroupCommit,
     /// For work the reconciler does on behalf of a request (registration checks).
     pub reconciler: Arc<crate::reconcile::Reconciler>,
+    /// Copies of checked sites' blocks, for batch checks.
+    pub status_cache: Arc<crate::status_cache::StatusCache>,
     /// When `/metrics` last read its figures from the database.
     pub metrics_cache: crate::metrics::DbFiguresCache,
 }

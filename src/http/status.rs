@@ -128,10 +128,16 @@ pub async fn check(
                 .map_err(|e| Error::invalid(format!("objects[{i}]: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let results = status::check(&state.pool, &state.defaults(), &site, &objects).await?;
-    Ok(HttpResponse::Ok().json(CheckResponse {
-        results: results.into_iter().map(ObjectStatusView::from).collect(),
-    }))
+    let (results, answered_from) = state
+        .status_cache
+        .check(&state.pool, &state.defaults(), &site, &objects)
+        .await?;
+    crate::metrics::METRICS.status_check(answered_from.as_str());
+    Ok(HttpResponse::Ok()
+        .insert_header(("aarc-answered-from", answered_from.as_str()))
+        .json(CheckResponse {
+            results: results.into_iter().map(ObjectStatusView::from).collect(),
+        }))
 }
 
 #[derive(Deserialize, IntoParams)]

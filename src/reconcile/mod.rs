@@ -210,6 +210,8 @@ impl Reconciler {
         report.decide_seconds = started.elapsed().as_secs_f64();
         drop(conn);
         self.deliver_due(&ctx, &mut report).await?;
+        // Housekeeping for the status cache's change counters.
+        crate::store::status_versions::fold_departed(&self.pool).await?;
         Ok(report)
     }
 

@@ -11,6 +11,7 @@ pub mod policies;
 pub mod reconcile;
 pub mod sessions;
 pub mod status;
+pub mod status_versions;
 pub mod tenants;
 pub mod verifications;
 

@@ -19,7 +19,7 @@ pub struct ObjectStatus {
 }
 
 impl ObjectStatus {
-    fn clear(object: ObjectRef) -> Self {
+    pub fn clear(object: ObjectRef) -> Self {
         Self {
             object,
             state: ObjectState::Clear,

@@ -158,7 +158,16 @@ pub async fn spawn_app_with_vars(
     extra: &[(String, String)],
     tweak: impl FnOnce(&mut Config),
 ) -> TestApp {
-    let db_url = fresh_database().await;
+    spawn_app_on(&fresh_database().await, extra, tweak).await
+}
+
+/// A server on an existing database (a second replica of another test app).
+pub async fn spawn_app_on(
+    db_url: &str,
+    extra: &[(String, String)],
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    let db_url = db_url.to_string();
     let jwks = start_jwks_server(vec![test_jwk(1)]);
     let mut vars = base_vars(&db_url, &jwks.url);
     vars.extend(extra.iter().cloned());

@@ -24,6 +24,7 @@ mod qsh_vectors;
 mod reconciler;
 mod scaling;
 mod status;
+mod status_cache;
 mod tenants;
 mod ui;
 mod webhook;

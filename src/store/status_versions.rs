@@ -1,0 +1,149 @@
+//! Per-site change counters (migration 7): every committed change to a
+//! site's blocks or retention policies raises the sum of its counters, so an
+//! in-memory copy read with sum `v` is current while the sum is still `v`.
+
+use futures_util::TryStreamExt;
+use sqlx::PgPool;
+
+use crate::domain::{CloudId, ObjectState, RetentionAction};
+use crate::Error;
+
+/// The site's current version: one index range scan over a few rows.
+pub async fn current(pool: &PgPool, site: &CloudId) -> Result<i64, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE(sum(version), 0)::bigint FROM status_versions WHERE cloud_id = $1",
+    )
+    .bind(site.as_str())
+    .fetch_one(pool)
+    .await?)
+}
+
+/// One blocked object as the in-memory copy keeps it.
+pub struct BlockRow {
+    pub product: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub state: ObjectState,
+    pub kept: bool,
+    pub first_blocked_at: chrono::DateTime<chrono::Utc>,
+    pub decision_id: Option<uuid::Uuid>,
+}
+
+/// A site's retention policy for one product and type.
+pub struct PolicyRow {
+    pub product: String,
+    pub object_type: String,
+    pub action: RetentionAction,
+    pub grace_secs: i64,
+}
+
+/// What a copy of one site is built from, all read in one snapshot.
+pub trait SiteSink {
+    fn version(&mut self, version: i64);
+    fn policy(&mut self, policy: PolicyRow);
+    /// `Err` stops the read (the copy grew past what memory allows).
+    fn block(&mut self, block: BlockRow) -> Result<(), Error>;
+}
+
+/// Reads the site's version, policies and blocks in one REPEATABLE READ
+/// transaction, so the version names exactly the state that was read.
+pub async fn read_site(
+    pool: &PgPool,
+    site: &CloudId,
+    sink: &mut impl SiteSink,
+) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let version: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(sum(version), 0)::bigint FROM status_versions WHERE cloud_id = $1",
+    )
+    .bind(site.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    sink.version(version);
+    let policies: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT product, object_type, action, grace_secs FROM retention_policies WHERE cloud_id = $1",
+    )
+    .bind(site.as_str())
+    .fetch_all(&mut *tx)
+    .await?;
+    for (product, object_type, action, grace_secs) in policies {
+        let action = RetentionAction::parse(&action).map_err(Error::Internal)?;
+        sink.policy(PolicyRow {
+            product,
+            object_type,
+            action,
+            grace_secs,
+        });
+    }
+    let mut rows = sqlx::query_as::<
+        _,
+        (
+            String,
+            String,
+            String,
+            String,
+            bool,
+            chrono::DateTime<chrono::Utc>,
+            Option<uuid::Uuid>,
+        ),
+    >(
+        "SELECT product, object_type, object_id, state, kept, first_blocked_at, decision_id
+         FROM blocked_objects WHERE cloud_id = $1",
+    )
+    .bind(site.as_str())
+    .fetch(&mut *tx);
+    while let Some((product, object_type, object_id, state, kept, first_blocked_at, decision_id)) =
+        rows.try_next().await?
+    {
+        let state = ObjectState::parse(&state).map_err(Error::Internal)?;
+        sink.block(BlockRow {
+            product,
+            object_type,
+            object_id,
+            state,
+            kept,
+            first_blocked_at,
+            decision_id,
+        })?;
+    }
+    drop(rows);
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Folds the counters of backends that have exited into backend 0, keeping
+/// every site's sum; returns how many rows were folded. Rows a live
+/// transaction holds are skipped, and only one replica folds at a time.
+pub async fn fold_departed(pool: &PgPool) -> Result<u64, Error> {
+    let mut tx = pool.begin().await?;
+    let ours: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtext('aarc status_versions fold'))",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !ours {
+        return Ok(0);
+    }
+    let folded: i64 = sqlx::query_scalar(
+        "WITH gone AS (
+             DELETE FROM status_versions
+             WHERE (cloud_id, backend) IN (
+                 SELECT cloud_id, backend FROM status_versions
+                 WHERE backend <> 0 AND backend NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING cloud_id, version),
+         per_site AS (SELECT cloud_id, sum(version)::bigint AS version FROM gone GROUP BY cloud_id),
+         folded AS (
+             INSERT INTO status_versions AS v (cloud_id, backend, version)
+             SELECT cloud_id, 0, version FROM per_site ORDER BY cloud_id
+             ON CONFLICT (cloud_id, backend) DO UPDATE SET version = v.version + EXCLUDED.version)
+         SELECT count(*) FROM gone",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(folded.unsigned_abs())
+}

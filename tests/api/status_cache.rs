@@ -1,0 +1,244 @@
+//! Batch checks answered from memory: the same answers as the database, and
+//! never one older than the last committed change, whichever replica made it.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const NO_CACHE: &str = "AARC_STATUS_CACHE_OBJECTS";
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// One batch check: its results and where aarc says it answered from.
+async fn check(app: &TestApp, cloud_id: &str, objects: &[Value]) -> (Vec<Value>, String) {
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/sites/{cloud_id}/objects/check")))
+        .bearer_auth(SERVICE_TOKEN)
+        .json(&json!({ "objects": objects }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let from = res.headers()["aarc-answered-from"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = res.json().await.unwrap();
+    (body["results"].as_array().unwrap().clone(), from)
+}
+
+/// Checks until the answer comes from memory (the copy is read in the
+/// background after a check the database answered).
+async fn check_from_memory(app: &TestApp, cloud_id: &str, objects: &[Value]) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (results, from) = check(app, cloud_id, objects).await;
+        if from == "memory" {
+            return results;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the site was never answered from memory"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn pages(ids: &[&str]) -> Vec<Value> {
+    ids.iter()
+        .map(|id| json!({"product": "confluence", "type": "page", "id": id}))
+        .collect()
+}
+
+async fn put_policy(app: &TestApp, cloud_id: &str, action: &str, grace: &str) {
+    let res = app
+        .client
+        .put(app.url(&format!("/admin/sites/{cloud_id}/policies")))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(
+            &json!({"policies": [{"product": "confluence", "type": "page", "action": action,
+                                     "grace": grace, "review": "auto"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn answers_from_memory_equal_the_databases_in_every_state() {
+    let cached = spawn_app().await;
+    let uncached = spawn_app_on(&cached.database_url(), &vars(&[(NO_CACHE, "0")]), |_| {}).await;
+    let t = cached.connect_tenant().await;
+    let ids: Vec<String> = (0..60).map(|i| format!("p{i}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut event = v2_objects_event(&t.cloud_id, &id_refs);
+    event["data"]["objects"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"product": "jira", "type": "issue", "ids": ["10042"]}));
+    assert_eq!(cached.post_structured(&t, &event).await.status(), 202);
+    // Every state, kept objects and a decision, written as the reconciler
+    // and operators would leave them.
+    let decision = uuid::Uuid::new_v4();
+    sqlx::query(
+        "UPDATE blocked_objects SET
+             state = (ARRAY['blocked','hidden','pending_review','purging','purged','restored'])
+                     [1 + substring(object_id from 2)::int % 6],
+             kept = substring(object_id from 2)::int % 7 = 0,
+             decision_id = CASE WHEN substring(object_id from 2)::int % 5 = 0 THEN $2 END
+         WHERE cloud_id = $1 AND product = 'confluence'",
+    )
+    .bind(&t.cloud_id)
+    .bind(decision)
+    .execute(&cached.pool)
+    .await
+    .unwrap();
+    put_policy(&cached, &t.cloud_id, "purge", "3d").await;
+    let mut objects = pages(&id_refs);
+    objects.extend(pages(&["never-blocked", "p60"]));
+    objects.push(json!({"product": "jira", "type": "issue", "id": "10042"}));
+    objects.push(json!({"product": "jira", "type": "bug", "id": "10042"}));
+    let from_memory = check_from_memory(&cached, &t.cloud_id, &objects).await;
+    let (from_database, from) = check(&uncached, &t.cloud_id, &objects).await;
+    assert_eq!(from, "database");
+    assert_eq!(from_memory, from_database);
+    // The answers are not trivially alike: several states, purge dates
+    // (policy) and their absence (keep, restored), the jira default.
+    let states: std::collections::HashSet<&str> = from_memory
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.len(), 7, "{states:?}");
+    assert!(from_memory
+        .iter()
+        .any(|r| r["purge_after"] == "2026-11-23T08:08:08Z"));
+    assert!(from_memory
+        .iter()
+        .any(|r| r["blocked"] == true && r["purge_after"].is_null()));
+    assert!(from_memory
+        .iter()
+        .any(|r| r["decision_id"] == decision.to_string()));
+}
+
+#[tokio::test]
+async fn a_committed_change_is_in_the_next_answer_whichever_replica_wrote_it() {
+    let a = spawn_app().await;
+    let b = spawn_app_on(&a.database_url(), &[], |_| {}).await;
+    let t = a.connect_tenant().await;
+    assert_eq!(
+        a.post_structured(&t, &v2_objects_event(&t.cloud_id, &["p1"]))
+            .await
+            .status(),
+        202
+    );
+    let objects = pages(&["p1", "p2"]);
+    let before = check_from_memory(&a, &t.cloud_id, &objects).await;
+    assert_eq!(
+        (before[0]["blocked"].clone(), before[1]["blocked"].clone()),
+        (json!(true), json!(false))
+    );
+
+    // A block acknowledged by the other replica is in A's very next answer.
+    assert_eq!(
+        b.post_structured(&t, &v2_objects_event(&t.cloud_id, &["p2"]))
+            .await
+            .status(),
+        202
+    );
+    let (after, from) = check(&a, &t.cloud_id, &objects).await;
+    assert_eq!(from, "database", "the copy is stale and must not answer");
+    assert_eq!(after[1]["blocked"], true);
+    let again = check_from_memory(&a, &t.cloud_id, &objects).await;
+    assert_eq!(again, after);
+
+    // So is a policy change (it moves purge dates) ...
+    put_policy(&b, &t.cloud_id, "purge", "1d").await;
+    let (purging, _) = check(&a, &t.cloud_id, &objects).await;
+    assert_eq!(purging[0]["purge_after"], "2026-11-21T08:08:08Z");
+    assert_eq!(check_from_memory(&a, &t.cloud_id, &objects).await, purging);
+
+    // ... and a state change made straight in the database.
+    sqlx::query(
+        "UPDATE blocked_objects SET state = 'hidden' WHERE cloud_id = $1 AND object_id = 'p1'",
+    )
+    .bind(&t.cloud_id)
+    .execute(&a.pool)
+    .await
+    .unwrap();
+    let (hidden, _) = check(&a, &t.cloud_id, &objects).await;
+    assert_eq!(hidden[0]["state"], "hidden");
+    assert_eq!(check_from_memory(&a, &t.cloud_id, &objects).await, hidden);
+}
+
+#[tokio::test]
+async fn a_site_larger_than_the_cache_is_always_answered_by_the_database() {
+    let app = spawn_app_with_vars(&vars(&[(NO_CACHE, "2")]), |_| {}).await;
+    let t = app.connect_tenant().await;
+    let event = v2_objects_event(&t.cloud_id, &["p1", "p2", "p3"]);
+    assert_eq!(app.post_structured(&t, &event).await.status(), 202);
+    let objects = pages(&["p1", "p3", "p4"]);
+    for _ in 0..10 {
+        let (results, from) = check(&app, &t.cloud_id, &objects).await;
+        assert_eq!(from, "database");
+        let blocked: Vec<bool> = results.iter().map(|r| r["blocked"] == true).collect();
+        assert_eq!(blocked, [true, true, false]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn counters_of_departed_backends_fold_without_changing_a_sites_version() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let site = aarc::domain::CloudId::parse(&t.cloud_id).unwrap();
+    let version = || aarc::store::status_versions::current(&app.pool, &site);
+    assert_eq!(version().await.unwrap(), 0);
+    // Three writes, each from a connection that then goes away.
+    for id in ["p1", "p2", "p3"] {
+        let pool = sqlx::PgPool::connect(&app.database_url()).await.unwrap();
+        assert_eq!(
+            app.post_structured(&t, &v2_objects_event(&t.cloud_id, &[id]))
+                .await
+                .status(),
+            202
+        );
+        sqlx::query(
+            "UPDATE blocked_objects SET kept = true WHERE cloud_id = $1 AND object_id = $2",
+        )
+        .bind(&t.cloud_id)
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let before = version().await.unwrap();
+    assert!(before >= 6, "each write raised the version: {before}");
+    // A backend's exit is noticed by pg_stat_activity shortly after close.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut folded = 0;
+    while Instant::now() < deadline && folded < 3 {
+        folded += aarc::store::status_versions::fold_departed(&app.pool)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(folded, 3, "the three departed connections' counters");
+    assert_eq!(version().await.unwrap(), before);
+    let folded_rows = app
+        .count(
+            "SELECT count(*) FROM status_versions WHERE cloud_id = $1 AND backend = 0",
+            &t.cloud_id,
+        )
+        .await;
+    assert_eq!(folded_rows, 1);
+}
