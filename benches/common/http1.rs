@@ -23,6 +23,17 @@ impl Http1 {
         })
     }
 
+    /// A GET with the given headers (each `Name: value`).
+    pub fn get(path: &str, headers: &[String]) -> Vec<u8> {
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        for h in headers {
+            request.push_str(h);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        request.into_bytes()
+    }
+
     /// A POST with the given headers (each `Name: value`) and body.
     pub fn post(path: &str, headers: &[String], body: &[u8]) -> Vec<u8> {
         let mut request = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");

@@ -1,19 +1,31 @@
+use std::borrow::Cow;
 use std::fmt;
 
 /// An Atlassian product, stored lower-case ("Confluence" and "confluence" are one).
+/// The products aarc knows need no allocation (a batch check parses a
+/// thousand of them per request).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
-pub struct Product(String);
+pub struct Product(Cow<'static, str>);
+
+const STATIC_PRODUCTS: [&str; 3] = ["confluence", "jira", "unknown"];
 
 impl Product {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let lower = raw.trim().to_ascii_lowercase();
+        let trimmed = raw.trim();
+        if let Some(known) = STATIC_PRODUCTS
+            .iter()
+            .find(|p| p.eq_ignore_ascii_case(trimmed))
+        {
+            return Ok(Self(Cow::Borrowed(known)));
+        }
+        let lower = trimmed.to_ascii_lowercase();
         if lower.is_empty() || lower.len() > 64 || lower.chars().any(char::is_control) {
             return Err(format!(
                 "product {raw:?} must be 1 to 64 printable characters"
             ));
         }
-        Ok(Self(lower))
+        Ok(Self(Cow::Owned(lower)))
     }
 
     /// v1 events carry no product: the object type says which product owns it.
@@ -24,7 +36,7 @@ impl Product {
             "issue" => "jira",
             _ => "unknown",
         };
-        Self(product.to_string())
+        Self(Cow::Borrowed(product))
     }
 
     pub fn as_str(&self) -> &str {
@@ -39,7 +51,14 @@ impl fmt::Display for Product {
 }
 
 fn check_text(what: &str, raw: &str, max: usize) -> Result<(), String> {
-    if raw.is_empty() || raw.chars().count() > max || raw.chars().any(char::is_control) {
+    let fits = if raw.is_ascii() {
+        // The common case, in one pass over bytes: ASCII controls are
+        // below space, and DEL.
+        raw.len() <= max && !raw.bytes().any(|b| b < b' ' || b == 0x7f)
+    } else {
+        raw.chars().count() <= max && !raw.chars().any(char::is_control)
+    };
+    if raw.is_empty() || !fits {
         return Err(format!(
             "{what} {raw:?} must be 1 to {max} characters without control characters"
         ));

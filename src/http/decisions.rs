@@ -191,9 +191,9 @@ pub async fn act(
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct UnblockBody {
-    #[serde(default)]
-    pub objects: Option<Vec<super::status::ObjectInput>>,
+pub struct UnblockBody<'a> {
+    #[serde(default, borrow)]
+    pub objects: Option<Vec<super::status::ObjectInput<'a>>>,
     #[serde(default)]
     pub all: bool,
     pub reason: Option<String>,

@@ -95,19 +95,22 @@ impl StatusCache {
         pool: &PgPool,
         defaults: &DefaultPolicy,
         site: &CloudId,
-        objects: &[ObjectRef],
+        objects: Vec<ObjectRef>,
     ) -> Result<(Vec<ObjectStatus>, AnsweredFrom), Error> {
         if self.max_objects == 0 {
-            let answer = status::check(pool, defaults, site, objects).await?;
+            let answer = status::check(pool, defaults, site, &objects).await?;
             return Ok((answer, AnsweredFrom::Database));
         }
         if let Some(copy) = self.copy_of(site) {
             if status_versions::current(pool, site).await? == copy.version() {
-                let answer = objects.iter().map(|o| copy.status(o, defaults)).collect();
+                let answer = objects
+                    .into_iter()
+                    .map(|o| copy.status(o, defaults))
+                    .collect();
                 return Ok((answer, AnsweredFrom::Memory));
             }
         }
-        let answer = status::check(pool, defaults, site, objects).await?;
+        let answer = status::check(pool, defaults, site, &objects).await?;
         self.read_later(pool, site);
         Ok((answer, AnsweredFrom::Database))
     }
