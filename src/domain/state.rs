@@ -2,7 +2,7 @@ use std::fmt;
 
 /// Where an object stands (contract §4). `Clear` is never stored: it is the
 /// answer for objects aarc has no block for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectState {
     Clear,

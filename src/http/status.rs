@@ -145,9 +145,8 @@ pub async fn check(
     crate::metrics::METRICS.status_check(answered_from.as_str());
     Ok(HttpResponse::Ok()
         .insert_header(("aarc-answered-from", answered_from.as_str()))
-        .json(CheckResponse {
-            results: results.into_iter().map(ObjectStatusView::from).collect(),
-        }))
+        .content_type("application/json")
+        .body(super::check_json::check_answer(&results)))
 }
 
 #[derive(Deserialize, IntoParams)]

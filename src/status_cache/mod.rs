@@ -15,6 +15,7 @@
 //! least recently checked sites make room, and a site larger than that is
 //! always answered by the database.
 
+mod id_table;
 mod snapshot;
 
 use std::collections::HashMap;
@@ -103,10 +104,7 @@ impl StatusCache {
         }
         if let Some(copy) = self.copy_of(site) {
             if status_versions::current(pool, site).await? == copy.version() {
-                let answer = objects
-                    .into_iter()
-                    .map(|o| copy.status(o, defaults))
-                    .collect();
+                let answer = copy.statuses(objects, defaults);
                 return Ok((answer, AnsweredFrom::Memory));
             }
         }
