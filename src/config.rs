@@ -144,7 +144,7 @@ pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
         "AARC_STATUS_CACHE_OBJECTS",
         "2000000",
         "0",
-        "batch checks: blocked objects held in memory over all sites (about 40 bytes each; 0 = always ask the database)",
+        "status answers: blocked objects held in memory over all sites (23 to 46 bytes each; 0 = always ask the database)",
     ),
     (
         "AARC_CONFIG_FILE",

@@ -190,13 +190,13 @@ impl Metrics {
         let status_checks = Family::<AnsweredFromLabel, Counter>::default();
         registry.register(
             "status_checks",
-            "Batch status checks, by where they were answered from (memory, database)",
+            "Status requests (single objects and batch checks), by where they were answered from (memory, database)",
             status_checks.clone(),
         );
         let status_cache_objects = Gauge::default();
         registry.register(
             "status_cache_objects",
-            "Blocked objects this process holds in memory for batch checks",
+            "Blocked objects this process holds in memory for status answers",
             status_cache_objects.clone(),
         );
         Self {
@@ -254,7 +254,7 @@ impl Metrics {
             .inc();
     }
 
-    /// One batch status check, by where it was answered from.
+    /// One status request (single or batch), by where it was answered from.
     pub fn status_check(&self, answered_from: &'static str) {
         self.status_checks
             .get_or_create(&AnsweredFromLabel { answered_from })

@@ -79,8 +79,14 @@ pub async fn object_status(
     let (cloud_id, product, object_type, id) = path.into_inner();
     let site = site(&cloud_id)?;
     let object = object(&product, &object_type, &id)?;
-    let status = status::one(&state.pool, &state.defaults(), &site, &object).await?;
-    Ok(HttpResponse::Ok().json(ObjectStatusView::from(status)))
+    let (status, answered_from) = state
+        .status_cache
+        .one(&state.pool, &state.defaults(), &site, object)
+        .await?;
+    crate::metrics::METRICS.status_check(answered_from.as_str());
+    Ok(HttpResponse::Ok()
+        .insert_header(("aarc-answered-from", answered_from.as_str()))
+        .json(ObjectStatusView::from(status)))
 }
 
 // Borrowed from the request body where JSON escapes allow: a check

@@ -7,6 +7,10 @@
 //! was read with: one tiny query instead of 1000 probes, and never an answer
 //! older than the last committed change, whichever replica made it.
 //!
+//! Versions are read for all queued requests at once (`version_reads`), so
+//! under load a query serves several requests. Single-object statuses use
+//! the same copies.
+//!
 //! A site without a current copy is answered by the database as before,
 //! and a copy is (re)read in the background — at most two reads at once, and
 //! a site that keeps changing is read again only after a pause a few times
@@ -17,6 +21,7 @@
 
 mod id_table;
 mod snapshot;
+mod version_reads;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +36,7 @@ use crate::store::status_versions;
 use crate::Error;
 pub use snapshot::SiteSnapshot;
 use snapshot::SnapshotBuilder;
+use version_reads::VersionReads;
 
 /// Shortest pause between two reads of one site.
 const MIN_RELOAD_PAUSE: Duration = Duration::from_millis(250);
@@ -77,6 +83,7 @@ pub struct StatusCache {
     max_objects: usize,
     sites: Mutex<Sites>,
     reads: Arc<tokio::sync::Semaphore>,
+    versions: Arc<VersionReads>,
 }
 
 impl StatusCache {
@@ -86,6 +93,7 @@ impl StatusCache {
             max_objects,
             sites: Mutex::new(Sites::default()),
             reads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS)),
+            versions: Arc::default(),
         })
     }
 
@@ -98,19 +106,46 @@ impl StatusCache {
         site: &CloudId,
         objects: Vec<ObjectRef>,
     ) -> Result<(Vec<ObjectStatus>, AnsweredFrom), Error> {
-        if self.max_objects == 0 {
-            let answer = status::check(pool, defaults, site, &objects).await?;
-            return Ok((answer, AnsweredFrom::Database));
-        }
-        if let Some(copy) = self.copy_of(site) {
-            if status_versions::current(pool, site).await? == copy.version() {
-                let answer = copy.statuses(objects, defaults);
-                return Ok((answer, AnsweredFrom::Memory));
-            }
+        if let Some(copy) = self.current_copy(pool, site).await? {
+            return Ok((copy.statuses(objects, defaults), AnsweredFrom::Memory));
         }
         let answer = status::check(pool, defaults, site, &objects).await?;
         self.read_later(pool, site);
         Ok((answer, AnsweredFrom::Database))
+    }
+
+    /// One object's status, the same way.
+    pub async fn one(
+        self: &Arc<Self>,
+        pool: &PgPool,
+        defaults: &DefaultPolicy,
+        site: &CloudId,
+        object: ObjectRef,
+    ) -> Result<(ObjectStatus, AnsweredFrom), Error> {
+        if let Some(copy) = self.current_copy(pool, site).await? {
+            let mut answer = copy.statuses(vec![object], defaults);
+            let status = answer.pop().expect("one answer per object");
+            return Ok((status, AnsweredFrom::Memory));
+        }
+        let answer = status::one(pool, defaults, site, &object).await?;
+        self.read_later(pool, site);
+        Ok((answer, AnsweredFrom::Database))
+    }
+
+    /// The site's copy if it is current: read with the version the site has now.
+    async fn current_copy(
+        &self,
+        pool: &PgPool,
+        site: &CloudId,
+    ) -> Result<Option<Arc<SiteSnapshot>>, Error> {
+        if self.max_objects == 0 {
+            return Ok(None);
+        }
+        let Some(copy) = self.copy_of(site) else {
+            return Ok(None);
+        };
+        let version = self.versions.current(pool, site).await?;
+        Ok((version == copy.version()).then_some(copy))
     }
 
     /// Objects held in memory over all sites.

@@ -111,6 +111,11 @@ async fn answers_from_memory_equal_the_databases_in_every_state() {
     let (from_database, from) = check(&uncached, &t.cloud_id, &objects).await;
     assert_eq!(from, "database");
     assert_eq!(from_memory, from_database);
+    for id in ["p0", "p1", "p5", "p7", "p42", "p60"] {
+        let (memory, from) = single(&cached, &t.cloud_id, id).await;
+        assert_eq!(from, "memory", "{id}");
+        assert_eq!(memory, single(&uncached, &t.cloud_id, id).await.0, "{id}");
+    }
     // The answers are not trivially alike: several states, purge dates
     // (policy) and their absence (keep, restored), the jira default.
     let states: std::collections::HashSet<&str> = from_memory
@@ -241,4 +246,64 @@ async fn counters_of_departed_backends_fold_without_changing_a_sites_version() {
         )
         .await;
     assert_eq!(folded_rows, 1);
+}
+
+async fn single(app: &TestApp, cloud_id: &str, id: &str) -> (Value, String) {
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "/v1/sites/{cloud_id}/objects/confluence/page/{id}"
+        )))
+        .bearer_auth(SERVICE_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let from = res.headers()["aarc-answered-from"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (res.json().await.unwrap(), from)
+}
+
+/// Many concurrent requests share version reads; each must still see every
+/// block acknowledged before it was sent, by whichever replica.
+#[tokio::test]
+async fn concurrent_single_statuses_see_every_block_acknowledged_before_them() {
+    let a = spawn_app().await;
+    let b = spawn_app_on(&a.database_url(), &[], |_| {}).await;
+    let t = a.connect_tenant().await;
+    let first = v2_objects_event(&t.cloud_id, &["seed"]);
+    assert_eq!(a.post_structured(&t, &first).await.status(), 202);
+    check_from_memory(&a, &t.cloud_id, &pages(&["seed"])).await;
+    let (a, b, t) = (
+        std::sync::Arc::new(a),
+        std::sync::Arc::new(b),
+        std::sync::Arc::new(t),
+    );
+    let mut tasks = Vec::new();
+    for client in 0..16 {
+        let (a, b, t) = (a.clone(), b.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut from_memory = 0;
+            for n in 0..10 {
+                let id = format!("c{client}-{n}");
+                // Not blocked yet: answered (often from memory) as clear ...
+                let (before, from) = single(&a, &t.cloud_id, &id).await;
+                assert_eq!(before["state"], "clear", "{id}");
+                from_memory += usize::from(from == "memory");
+                // ... blocked through the other replica, then asked at once.
+                let event = v2_objects_event(&t.cloud_id, &[id.as_str()]);
+                assert_eq!(b.post_structured(&t, &event).await.status(), 202);
+                let (after, _) = single(&a, &t.cloud_id, &id).await;
+                assert_eq!(after["state"], "blocked", "{id} acknowledged but not seen");
+            }
+            from_memory
+        }));
+    }
+    let mut from_memory = 0;
+    for task in tasks {
+        from_memory += task.await.unwrap();
+    }
+    println!("{from_memory} of 160 'clear' answers came from memory");
 }
