@@ -141,6 +141,12 @@ pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
         "group commit: the most events (1 to 100000) written in one transaction",
     ),
     (
+        "AARC_INGEST_WRITERS",
+        "pool size / 4, 1 to 4",
+        "8",
+        "group commit: transactions writing events at once (1 to 64, below the pool size)",
+    ),
+    (
         "AARC_STATUS_CACHE_OBJECTS",
         "2000000",
         "0",
@@ -196,6 +202,7 @@ pub struct Config {
     pub db_pool_size: u32,
     pub ingest_batch_wait: Duration,
     pub ingest_batch_max: usize,
+    pub ingest_writers: usize,
     pub status_cache_objects: usize,
 }
 
@@ -227,6 +234,14 @@ impl Config {
         }
         let duration = |k: &str, default: &str| {
             HumanDuration::parse(get(k).unwrap_or(default)).map_err(|e| format!("{k}: {e}"))
+        };
+        let db_pool_size: u32 = match get("AARC_DB_POOL_SIZE") {
+            None => 16,
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| format!("AARC_DB_POOL_SIZE: {v:?} is not 1 to 1000"))?,
         };
         Ok(Self {
             database_url: get("DATABASE_URL").map(|s| SecretString::from(s.to_string())),
@@ -281,14 +296,7 @@ impl Config {
             },
             migrate_on_start: on_off("AARC_MIGRATE", get("AARC_MIGRATE"), true)?,
             data_dir: PathBuf::from(get("AARC_DATA_DIR").unwrap_or(".aarc")),
-            db_pool_size: match get("AARC_DB_POOL_SIZE") {
-                None => 16,
-                Some(v) => v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| format!("AARC_DB_POOL_SIZE: {v:?} is not 1 to 1000"))?,
-            },
+            db_pool_size,
             ingest_batch_wait: Duration::from_millis(bounded(
                 "AARC_INGEST_BATCH_WAIT_MS",
                 get("AARC_INGEST_BATCH_WAIT_MS"),
@@ -301,6 +309,22 @@ impl Config {
                 32,
                 1..=100_000,
             )? as usize,
+            ingest_writers: match get("AARC_INGEST_WRITERS") {
+                None => None,
+                Some(v) => {
+                    let writers = bounded("AARC_INGEST_WRITERS", Some(v), 0, 1..=64)?;
+                    if writers >= u64::from(db_pool_size) {
+                        return Err(format!(
+                            "AARC_INGEST_WRITERS: {writers} leaves no connection of the \
+                             {db_pool_size} in AARC_DB_POOL_SIZE for other requests"
+                        ));
+                    }
+                    Some(writers as usize)
+                }
+            }
+            // While one writer commits, the others gather: a few are enough,
+            // and each holds a connection while it writes.
+            .unwrap_or((db_pool_size as usize / 4).clamp(1, 4)),
             status_cache_objects: bounded(
                 "AARC_STATUS_CACHE_OBJECTS",
                 get("AARC_STATUS_CACHE_OBJECTS"),
@@ -429,6 +453,21 @@ mod tests {
         assert!(Config::from_map(&vars(&[("AARC_DEFAULT_GRACE", "soon")])).is_err());
         assert!(Config::from_map(&vars(&[("AARC_VERIFY", "maybe")])).is_err());
         assert!(Config::from_map(&vars(&[("AARC_TYPO", "1")])).is_err());
+    }
+
+    #[test]
+    fn ingest_writers_default_from_the_pool_and_leave_it_a_connection() {
+        let writers =
+            |pairs: &[(&str, &str)]| Config::from_map(&vars(pairs)).map(|c| c.ingest_writers);
+        assert_eq!(writers(&[]), Ok(4));
+        assert_eq!(writers(&[("AARC_DB_POOL_SIZE", "2")]), Ok(1));
+        assert_eq!(
+            writers(&[("AARC_DB_POOL_SIZE", "32"), ("AARC_INGEST_WRITERS", "8")]),
+            Ok(8)
+        );
+        let err = writers(&[("AARC_DB_POOL_SIZE", "8"), ("AARC_INGEST_WRITERS", "8")]).unwrap_err();
+        assert!(err.contains("leaves no connection"), "{err}");
+        assert!(writers(&[("AARC_INGEST_WRITERS", "0")]).is_err());
     }
 
     #[test]

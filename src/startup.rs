@@ -72,9 +72,7 @@ impl Application {
             GroupSettings {
                 wait: config.ingest_batch_wait,
                 max_events: config.ingest_batch_max,
-                // While one writer commits, the others gather: a few are
-                // enough, and each holds a connection while it writes.
-                writers: (config.db_pool_size as usize / 4).clamp(1, 4),
+                writers: config.ingest_writers,
             },
         );
         let status_cache = crate::status_cache::StatusCache::new(config.status_cache_objects);
