@@ -6,18 +6,30 @@
 //! A request is only answered by a read that *started after it queued*, so
 //! it sees every change committed before it arrived — the same guarantee as
 //! a query of its own.
+//!
+//! While requests keep coming the reader keeps its pooled connection (and
+//! waits `LINGER` for more before handing it back), so a read is one round
+//! trip, not two with the pool's liveness ping. A read that fails on the
+//! kept connection (the database restarted) is retried once on a fresh one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sqlx::PgPool;
-use tokio::sync::oneshot;
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
+use tokio::sync::{oneshot, Notify};
 
 use crate::domain::CloudId;
 use crate::store::status_versions;
 use crate::Error;
 
 type Answer = oneshot::Sender<Result<i64, Error>>;
+
+/// How long the reader waits for more requests before it hands its
+/// connection back and stops (short: `PgPool::close` waits for it).
+const LINGER: Duration = Duration::from_millis(2);
 
 #[derive(Default)]
 struct Queue {
@@ -28,6 +40,7 @@ struct Queue {
 #[derive(Default)]
 pub struct VersionReads {
     queue: Mutex<Queue>,
+    queued: Notify,
 }
 
 impl VersionReads {
@@ -38,6 +51,7 @@ impl VersionReads {
             queue.waiting.push((site.clone(), answer));
             !std::mem::replace(&mut queue.reading, true)
         };
+        self.queued.notify_one();
         if start_reader {
             // Its own task: a request that goes away (its client hung up)
             // must not take the reader with it.
@@ -54,20 +68,27 @@ impl VersionReads {
     }
 
     async fn read_while_queued(&self, pool: &PgPool) {
+        let mut conn: Option<PoolConnection<Postgres>> = None;
         loop {
             let batch = {
                 let mut queue = self.lock();
-                if queue.waiting.is_empty() {
+                std::mem::take(&mut queue.waiting)
+            };
+            if batch.is_empty() {
+                // Wait a moment for more; a request that queues after the
+                // check below finds `reading` false and starts a reader.
+                let more = tokio::time::timeout(LINGER, self.queued.notified()).await;
+                let mut queue = self.lock();
+                if more.is_err() && queue.waiting.is_empty() {
                     queue.reading = false;
                     return;
                 }
-                std::mem::take(&mut queue.waiting)
-            };
+                continue;
+            }
             let mut sites: Vec<&str> = batch.iter().map(|(s, _)| s.as_str()).collect();
             sites.sort_unstable();
             sites.dedup();
-            let versions: Result<HashMap<String, i64>, Error> =
-                status_versions::current_many(pool, &sites).await;
+            let versions = read(pool, &mut conn, &sites).await;
             for (site, answer) in batch {
                 let version = match &versions {
                     Ok(v) => Ok(v.get(site.as_str()).copied().unwrap_or(0)),
@@ -77,4 +98,21 @@ impl VersionReads {
             }
         }
     }
+}
+
+/// The sites' versions on the kept connection, or on a fresh one when there
+/// is none or the kept one fails.
+async fn read(
+    pool: &PgPool,
+    conn: &mut Option<PoolConnection<Postgres>>,
+    sites: &[&str],
+) -> Result<HashMap<String, i64>, Error> {
+    if let Some(kept) = conn.as_mut() {
+        match status_versions::current_many(kept, sites).await {
+            Ok(versions) => return Ok(versions),
+            Err(_) => *conn = None, // dropped: the pool replaces it
+        }
+    }
+    let fresh = conn.insert(pool.acquire().await?);
+    status_versions::current_many(fresh, sites).await
 }

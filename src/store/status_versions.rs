@@ -21,7 +21,7 @@ pub async fn current(pool: &PgPool, site: &CloudId) -> Result<i64, Error> {
 /// The versions of several sites in one query (sites without counters
 /// are left out: their version is 0).
 pub async fn current_many(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     sites: &[&str],
 ) -> Result<std::collections::HashMap<String, i64>, Error> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
@@ -29,7 +29,7 @@ pub async fn current_many(
          WHERE cloud_id = ANY($1) GROUP BY cloud_id",
     )
     .bind(sites)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().collect())
 }

@@ -307,3 +307,54 @@ async fn concurrent_single_statuses_see_every_block_acknowledged_before_them() {
     }
     println!("{from_memory} of 160 'clear' answers came from memory");
 }
+
+/// The version reader keeps its connection while requests keep coming; when
+/// the database drops it (a restart, an operator's kill), the read is
+/// retried on a fresh connection instead of failing the requests.
+#[tokio::test]
+async fn status_requests_survive_their_database_connections_being_killed() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let t = app.connect_tenant().await;
+    let event = v2_objects_event(&t.cloud_id, &["p1"]);
+    assert_eq!(app.post_structured(&t, &event).await.status(), 202);
+    check_from_memory(&app, &t.cloud_id, &pages(&["p1"])).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..8 {
+        let (app, stop, site) = (app.clone(), stop.clone(), t.cloud_id.clone());
+        load.push(tokio::spawn(async move {
+            let mut answered = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let res = app
+                    .client
+                    .get(app.url(&format!("/v1/sites/{site}/objects/confluence/page/p1")))
+                    .bearer_auth(SERVICE_TOKEN)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+                answered += 1;
+            }
+            answered
+        }));
+    }
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND application_name LIKE 'aarc%'",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        assert!(!killed.is_empty(), "aarc had connections to kill");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = 0;
+    for task in load {
+        answered += task.await.unwrap();
+    }
+    assert!(answered > 50, "the load ran: {answered} answers");
+}
