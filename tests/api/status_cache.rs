@@ -16,6 +16,15 @@ fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A 200 answer's `aarc-answered-from` header.
+fn answered_from(res: &reqwest::Response) -> String {
+    assert_eq!(res.status(), 200);
+    res.headers()["aarc-answered-from"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
 /// One batch check: its results and where aarc says it answered from.
 async fn check(app: &TestApp, cloud_id: &str, objects: &[Value]) -> (Vec<Value>, String) {
     let res = app
@@ -26,11 +35,7 @@ async fn check(app: &TestApp, cloud_id: &str, objects: &[Value]) -> (Vec<Value>,
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
-    let from = res.headers()["aarc-answered-from"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let from = answered_from(&res);
     let body: Value = res.json().await.unwrap();
     (body["results"].as_array().unwrap().clone(), from)
 }
@@ -258,11 +263,7 @@ async fn single(app: &TestApp, cloud_id: &str, id: &str) -> (Value, String) {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
-    let from = res.headers()["aarc-answered-from"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let from = answered_from(&res);
     (res.json().await.unwrap(), from)
 }
 
