@@ -65,40 +65,37 @@ impl SiteSnapshot {
     pub fn statuses(&self, objects: Vec<ObjectRef>, defaults: &DefaultPolicy) -> Vec<ObjectStatus> {
         let mut last: Option<(&ObjectRef, Option<&IdTable>)> = None;
         let mut warm = 0u32;
-        let found: Vec<Option<u32>> = {
-            let located: Vec<(Option<&IdTable>, u64)> = objects
-                .iter()
-                .map(|o| {
-                    // A batch is usually of one product and type.
-                    let table = match last {
-                        Some((prev, table))
-                            if prev.product == o.product && prev.object_type == o.object_type =>
-                        {
-                            table
-                        }
-                        _ => self.table(o),
-                    };
-                    last = Some((o, table));
-                    let hash = table.map_or(0, |t| t.hash(&o.id));
-                    if let Some(t) = table {
-                        warm ^= t.touch(hash);
+        // First pass: each object's table and hash, its first slot read.
+        let located: Vec<Option<(&IdTable, u64)>> = objects
+            .iter()
+            .map(|o| {
+                // A batch is usually of one product and type.
+                let table = match last {
+                    Some((prev, table))
+                        if prev.product == o.product && prev.object_type == o.object_type =>
+                    {
+                        table
                     }
-                    (table, hash)
+                    _ => self.table(o),
+                };
+                last = Some((o, table));
+                table.map(|t| {
+                    let hash = t.hash(&o.id);
+                    warm ^= t.touch(hash);
+                    (t, hash)
                 })
-                .collect();
-            std::hint::black_box(warm);
-            located
-                .iter()
-                .zip(&objects)
-                .map(|((table, hash), o)| table.and_then(|t| t.get_hashed(*hash, &o.id)))
-                .collect()
-        };
+            })
+            .collect();
+        std::hint::black_box(warm);
+        // Second pass: the probes, now mostly cache hits.
         objects
             .into_iter()
-            .zip(found)
-            .map(|(object, found)| match found {
-                None => ObjectStatus::clear(object),
-                Some(i) => self.answer(object, self.attributes[i as usize], defaults),
+            .zip(located)
+            .map(|(object, located)| {
+                match located.and_then(|(t, hash)| t.get_hashed(hash, &object.id)) {
+                    None => ObjectStatus::clear(object),
+                    Some(i) => self.answer(object, self.attributes[i as usize], defaults),
+                }
             })
             .collect()
     }

@@ -9,12 +9,12 @@ use crate::domain::{CloudId, ObjectState, RetentionAction};
 use crate::Error;
 
 /// The site's current version: one index range scan over a few rows.
-pub async fn current(pool: &PgPool, site: &CloudId) -> Result<i64, Error> {
+pub async fn current(conn: impl sqlx::PgExecutor<'_>, site: &CloudId) -> Result<i64, Error> {
     Ok(sqlx::query_scalar(
         "SELECT COALESCE(sum(version), 0)::bigint FROM status_versions WHERE cloud_id = $1",
     )
     .bind(site.as_str())
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?)
 }
 
@@ -72,13 +72,7 @@ pub async fn read_site(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let version: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(sum(version), 0)::bigint FROM status_versions WHERE cloud_id = $1",
-    )
-    .bind(site.as_str())
-    .fetch_one(&mut *tx)
-    .await?;
-    sink.version(version);
+    sink.version(current(&mut *tx, site).await?);
     let policies: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT product, object_type, action, grace_secs FROM retention_policies WHERE cloud_id = $1",
     )
