@@ -1,16 +1,18 @@
 //! Ingest benchmark (issue: "Prove it … Speed").
 //!
-//!     cargo bench --bench ingest          # BENCH_SECS=10 per run by default
+//!     cargo bench --bench ingest   # BENCH_SECS=10 per run, BENCH_ROUNDS=3
 //!
-//! In one run on the same database server:
+//! In one run on the same database server, each pair alternated
+//! `BENCH_ROUNDS` times (this machine's speed drifts within minutes):
 //! 1. the baseline: pgbench, 32 clients, one single-row INSERT per
-//!    transaction into a table shaped like the inbox;
-//! 2. `aarc serve` (the release binary, as its own process) receiving signed,
-//!    distinct v2 events of one object each from 32 concurrent connections;
-//! 3. the same with events of 10,000 object ids each, in objects/s.
+//!    transaction into a table shaped like the inbox; then `aarc serve` (the
+//!    release binary, as its own process) receiving signed, distinct v2
+//!    events of one object each from 32 concurrent connections;
+//! 2. bare 10,000-row INSERTs into a copy of `blocked_objects`; then aarc
+//!    receiving events of 10,000 object ids each, in objects/s.
 //!
-//! Prints both throughputs, their ratio, aarc's p50/p99 latency and its peak
-//! RSS (VmHWM), against the issue's targets.
+//! Prints each round and the totals: both throughputs, their ratio, aarc's
+//! p50/p99 latency and its peak RSS (VmHWM), against the issue's targets.
 
 mod common;
 
@@ -246,41 +248,65 @@ async fn main() {
         .await
         .unwrap();
 
-    println!("each run lasts {}s", secs.as_secs());
-    println!("baseline: pgbench, {CLIENTS} clients, one single-row INSERT per transaction");
-    let baseline = pgbench(&db_url, CLIENTS, secs);
-
+    let rounds = rounds();
+    println!(
+        "each run lasts {}s; baseline and aarc alternate {rounds} times",
+        secs.as_secs()
+    );
     let aarc = AarcProcess::start(&db_url, &[("AARC_RECONCILER", "off")]).await;
-    println!("aarc: {CLIENTS} connections posting signed v2 events of one object each");
-    let single = drive(&aarc.base, CLIENTS, secs, 1).await;
-    println!(
-        "  aarc: {:.0} events/s, p50 {:.2} ms, p99 {:.2} ms, errors {}",
-        single.per_second(),
-        single.percentile_ms(0.5),
-        single.percentile_ms(0.99),
-        single.errors
-    );
-    println!("aarc: {LARGE_CLIENTS} connections posting events of {LARGE_IDS} object ids each");
-    let large = drive(&aarc.base, LARGE_CLIENTS, secs, LARGE_IDS).await;
+    let (mut baselines, mut singles) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        println!(
+            "round {round}: pgbench, {CLIENTS} clients, one single-row INSERT per transaction"
+        );
+        baselines.push(pgbench(&db_url, CLIENTS, secs));
+        println!("round {round}: aarc, {CLIENTS} connections posting signed v2 events of one object each");
+        let single = drive(&aarc.base, CLIENTS, secs, 1).await;
+        println!(
+            "  aarc: {:.0} events/s = {:.2}x, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+            single.per_second(),
+            single.per_second() / baselines[round - 1],
+            single.percentile_ms(0.5),
+            single.percentile_ms(0.99),
+            single.errors
+        );
+        singles.push(single);
+    }
+    let baseline = baselines.iter().sum::<f64>() / baselines.len() as f64;
+    let single = Figures::combined(&singles);
+
+    let (mut bares, mut larges) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        println!(
+            "round {round}: {LARGE_CLIENTS} connections, each a bare INSERT of {LARGE_IDS} rows into a copy of blocked_objects"
+        );
+        let bare = bare_inserts(&db_url, secs).await;
+        println!(
+            "  postgres: {:.0} rows/s",
+            bare.per_second() * LARGE_IDS as f64
+        );
+        bares.push(bare);
+        println!("round {round}: aarc, {LARGE_CLIENTS} connections posting events of {LARGE_IDS} object ids each");
+        let large = drive(&aarc.base, LARGE_CLIENTS, secs, LARGE_IDS).await;
+        println!(
+            "  aarc: {:.1} events/s = {:.0} objects/s, p50 {:.1} ms, p99 {:.1} ms, errors {}",
+            large.per_second(),
+            large.per_second() * LARGE_IDS as f64,
+            large.percentile_ms(0.5),
+            large.percentile_ms(0.99),
+            large.errors
+        );
+        larges.push(large);
+    }
+    let (bare, large) = (Figures::combined(&bares), Figures::combined(&larges));
     let objects_per_second = large.per_second() * LARGE_IDS as f64;
-    println!(
-        "  aarc: {:.1} events/s = {objects_per_second:.0} objects/s, p50 {:.1} ms, p99 {:.1} ms, errors {}",
-        large.per_second(),
-        large.percentile_ms(0.5),
-        large.percentile_ms(0.99),
-        large.errors
-    );
-    println!(
-        "baseline for large events: {LARGE_CLIENTS} connections, each a bare INSERT of {LARGE_IDS} rows into a copy of blocked_objects"
-    );
-    let bare = bare_inserts(&db_url, secs).await;
     let bare_rows = bare.per_second() * LARGE_IDS as f64;
-    println!("  postgres: {bare_rows:.0} rows/s");
     let rss = peak_rss_mib(aarc.pid());
     let groups = group_sizes(&aarc.base).await;
     drop(aarc);
 
     println!();
+    println!("over {rounds} rounds of {}s each:", secs.as_secs());
     println!(
         "ingest {:.0} events/s = {:.2}x the pgbench baseline of {baseline:.0} tps (target >= 1.0x)",
         single.per_second(),

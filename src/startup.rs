@@ -120,7 +120,7 @@ impl Application {
                         Ok(res)
                     }
                 })
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<http::request_span::RequestSpan>::new())
                 .configure(http::routes)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(Error::NotFound("no such route".into()))

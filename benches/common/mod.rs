@@ -21,6 +21,17 @@ pub fn invoked_as_bench() -> bool {
     yes
 }
 
+/// How many times each measured pair (baseline, aarc) is repeated, in turn:
+/// this machine's speed drifts by half within minutes, and alternating the
+/// two keeps the drift out of their ratio.
+pub fn rounds() -> usize {
+    std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3)
+}
+
 pub fn seconds_per_run() -> Duration {
     Duration::from_secs(
         std::env::var("BENCH_SECS")
@@ -88,6 +99,22 @@ pub struct Figures {
 impl Figures {
     pub fn per_second(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The figures of several runs as one: requests and time added up,
+    /// latencies pooled.
+    pub fn combined(runs: &[Figures]) -> Figures {
+        let mut latencies_us: Vec<u64> = runs
+            .iter()
+            .flat_map(|r| r.latencies_us.iter().copied())
+            .collect();
+        latencies_us.sort_unstable();
+        Figures {
+            requests: runs.iter().map(|r| r.requests).sum(),
+            errors: runs.iter().map(|r| r.errors).sum(),
+            elapsed: runs.iter().map(|r| r.elapsed).sum(),
+            latencies_us,
+        }
     }
 
     pub fn percentile_ms(&self, p: f64) -> f64 {

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod operator;
 pub mod policies;
 pub mod problem;
+pub mod request_span;
 pub mod status;
 pub mod ui;
 pub mod webhook;

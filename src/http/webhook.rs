@@ -49,7 +49,6 @@ fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     responses((status = 202, description = "new events committed"), (status = 200, description = "all duplicates"),
         (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 503)),
     security(("connect_jwt" = []), ("forge_invocation_token" = [])))]
-#[tracing::instrument(name = "webhook", skip_all)]
 pub async fn receive(
     state: web::Data<AppState>,
     req: HttpRequest,

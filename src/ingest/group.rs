@@ -6,9 +6,10 @@
 //! outcome. `synchronous_commit` stays on: one WAL flush serves the group.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::auth::Authenticated;
@@ -90,17 +91,75 @@ impl GroupCommit {
     }
 }
 
+/// A connection unused this long is pinged before a group is written on it:
+/// the database may have restarted meanwhile, and a group written on a dead
+/// connection would be refused (503) although the database is back.
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// A writer's own connection, held from one group to the next. sqlx pings a
+/// pooled connection when it is returned and again when it is taken: two
+/// round trips per group, as many as the group's statement itself.
+struct WriterConnection {
+    pool: PgPool,
+    held: Option<(PoolConnection<Postgres>, Instant)>,
+}
+
+impl WriterConnection {
+    async fn get(&mut self) -> Result<&mut PgConnection, Error> {
+        let conn = match self.held.take() {
+            Some((conn, used)) if used.elapsed() < RECHECK_AFTER => conn,
+            Some((mut conn, _)) => match conn.ping().await {
+                Ok(()) => conn,
+                Err(_) => {
+                    conn.close_on_drop();
+                    drop(conn);
+                    self.pool.acquire().await?
+                }
+            },
+            None => self.pool.acquire().await?,
+        };
+        let (conn, _) = self.held.insert((conn, Instant::now()));
+        Ok(&mut **conn)
+    }
+
+    /// After a write that failed for want of the database: the connection is
+    /// closed rather than used again, and the next group takes a fresh one.
+    fn discard_if_broken<T>(&mut self, outcome: &Result<T, Error>) {
+        if matches!(outcome, Err(Error::Unavailable(_))) {
+            if let Some((mut conn, _)) = self.held.take() {
+                conn.close_on_drop();
+            }
+        }
+    }
+}
+
 async fn run_writer(pool: PgPool, jobs: Arc<Mutex<mpsc::Receiver<Job>>>, settings: GroupSettings) {
+    let mut conn = WriterConnection { pool, held: None };
     while let Some(group) = gather(&jobs, settings).await {
         let (alone, together): (Vec<Job>, Vec<Job>) =
             group.into_iter().partition(Job::must_be_alone);
         if !together.is_empty() {
-            write(&pool, together).await;
+            write(&mut conn, together).await;
         }
         for job in alone {
-            write(&pool, vec![job]).await;
+            write(&mut conn, vec![job]).await;
         }
     }
+    // The queue is closed (aarc is stopping): the connection goes back to
+    // the pool, which is closed next.
+}
+
+/// Writes a group of requests on the writer's connection.
+async fn write_on(
+    conn: &mut WriterConnection,
+    requests: &[super::Request<'_>],
+) -> Result<Vec<Result<Receipt, Error>>, Error> {
+    let outcome = match conn.get().await {
+        Ok(c) => write_requests(c, requests).await,
+        Err(e) => Err(e),
+    };
+    conn.discard_if_broken(&outcome);
+    outcome
 }
 
 /// Takes the next group off the queue: whatever waits there now, then more
@@ -134,12 +193,12 @@ async fn gather(jobs: &Mutex<mpsc::Receiver<Job>>, settings: GroupSettings) -> O
 /// fails for a reason other than the database being unreachable, one
 /// request's data may be at fault: each is then written on its own, so only
 /// that one fails.
-async fn write(pool: &PgPool, jobs: Vec<Job>) {
+async fn write(conn: &mut WriterConnection, jobs: Vec<Job>) {
     let requests: Vec<_> = jobs
         .iter()
         .map(|j| (&j.who, j.mode, &j.events[..]))
         .collect();
-    let outcome = write_requests(pool, &requests).await;
+    let outcome = write_on(conn, &requests).await;
     drop(requests);
     match outcome {
         Ok(receipts) => {
@@ -156,7 +215,7 @@ async fn write(pool: &PgPool, jobs: Vec<Job>) {
             tracing::warn!(error = %e, requests = jobs.len(), "group commit failed; writing each request alone");
             for job in jobs {
                 let alone = [(&job.who, job.mode, &job.events[..])];
-                let receipt = match write_requests(pool, &alone).await {
+                let receipt = match write_on(conn, &alone).await {
                     Ok(mut receipts) => receipts.pop().unwrap_or_else(|| {
                         Err(Error::Internal("a request's receipt is missing".into()))
                     }),

@@ -80,13 +80,12 @@ pub(crate) type Request<'a> = (&'a Authenticated, ReceiveMode, &'a [PolicyEvent]
 /// uninstalled tenant) gets its own error and the others go on; an `Err`
 /// means none of the events was committed.
 pub(crate) async fn write_requests(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     requests: &[Request<'_>],
 ) -> Result<Vec<Result<Receipt, Error>>, Error> {
-    let mut conn = pool.acquire().await?;
     // Every sender as the tenants table knows it before anything is written.
     let keys: Vec<(&str, &str)> = requests.iter().map(|(who, _, _)| tenant_key(who)).collect();
-    let known = store::tenants::install_states(&mut conn, &keys).await?;
+    let known = store::tenants::install_states(conn, &keys).await?;
     let mut answers: Vec<Result<(), Error>> = Vec::with_capacity(requests.len());
     let mut senders = Vec::with_capacity(requests.len());
     for ((who, _, events), key) in requests.iter().zip(&keys) {
@@ -98,7 +97,7 @@ pub(crate) async fn write_requests(
             (_, Err(_)) => None,
             (Authenticated::Connect(t), Ok(())) => Some((t.clone(), None)),
             (Authenticated::Forge(inst), Ok(())) => {
-                let (t, created) = store::tenants::upsert_forge(&mut conn, inst).await?;
+                let (t, created) = store::tenants::upsert_forge(conn, inst).await?;
                 let new_site = created.then(|| t.cloud_id.to_string());
                 Some((t, new_site))
             }
@@ -120,7 +119,7 @@ pub(crate) async fn write_requests(
     let outcomes = if pending.is_empty() {
         Vec::new()
     } else if store::inbox_at_once::fits(&pending) {
-        store::inbox::record_at_once(&mut conn, &pending).await?
+        store::inbox::record_at_once(conn, &pending).await?
     } else {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let outcomes = store::inbox::record_in_rounds(&mut tx, &pending).await?;
