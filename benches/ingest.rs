@@ -125,8 +125,15 @@ fn token() -> String {
 }
 
 /// Posts events from `clients` keep-alive connections for `secs`; each event
-/// names `ids_per_event` new objects.
-async fn drive(base: &str, clients: usize, secs: Duration, ids_per_event: usize) -> Figures {
+/// names `ids_per_event` new objects. `run` keeps event and object ids of
+/// different runs apart.
+async fn drive(
+    base: &str,
+    run: usize,
+    clients: usize,
+    secs: Duration,
+    ids_per_event: usize,
+) -> Figures {
     let addr = base.trim_start_matches("http://").to_string();
     let mut connections = Vec::with_capacity(clients);
     for _ in 0..clients {
@@ -146,9 +153,9 @@ async fn drive(base: &str, clients: usize, secs: Duration, ids_per_event: usize)
         async move {
             let n = serial.fetch_add(1, Ordering::Relaxed);
             let ids: Vec<String> = (0..ids_per_event)
-                .map(|i| format!("{ids_per_event}-{n}-{i}"))
+                .map(|i| format!("{run}-{ids_per_event}-{n}-{i}"))
                 .collect();
-            let body = event_body(&format!("bench-{ids_per_event}-{n}"), &ids);
+            let body = event_body(&format!("bench-{run}-{ids_per_event}-{n}"), &ids);
             let request = Http1::post("/webhooks/atlassian", &headers, body.as_bytes());
             let mut connection = connections[client].lock().await;
             matches!(connection.send(&request).await, Ok(202))
@@ -159,7 +166,7 @@ async fn drive(base: &str, clients: usize, secs: Duration, ids_per_event: usize)
 
 /// The database's own speed for what a large event writes: new rows of
 /// `LARGE_IDS` objects, one statement each, from `LARGE_CLIENTS` connections.
-async fn bare_inserts(db_url: &str, secs: Duration) -> Figures {
+async fn bare_inserts(db_url: &str, run: usize, secs: Duration) -> Figures {
     let db = pool(db_url, LARGE_CLIENTS as u32);
     let serial = Arc::new(AtomicU64::new(0));
     closed_loop(LARGE_CLIENTS, secs, move |_, _| {
@@ -173,7 +180,7 @@ async fn bare_inserts(db_url: &str, secs: Duration) -> Figures {
                  FROM generate_series(1, $3) g",
             )
             .bind(CLOUD_ID)
-            .bind(n.to_string())
+            .bind(format!("{run}-{n}"))
             .bind(LARGE_IDS as i32)
             .execute(&db)
             .await
@@ -261,7 +268,7 @@ async fn main() {
         );
         baselines.push(pgbench(&db_url, CLIENTS, secs));
         println!("round {round}: aarc, {CLIENTS} connections posting signed v2 events of one object each");
-        let single = drive(&aarc.base, CLIENTS, secs, 1).await;
+        let single = drive(&aarc.base, round, CLIENTS, secs, 1).await;
         println!(
             "  aarc: {:.0} events/s = {:.2}x, p50 {:.2} ms, p99 {:.2} ms, errors {}",
             single.per_second(),
@@ -280,14 +287,14 @@ async fn main() {
         println!(
             "round {round}: {LARGE_CLIENTS} connections, each a bare INSERT of {LARGE_IDS} rows into a copy of blocked_objects"
         );
-        let bare = bare_inserts(&db_url, secs).await;
+        let bare = bare_inserts(&db_url, round, secs).await;
         println!(
             "  postgres: {:.0} rows/s",
             bare.per_second() * LARGE_IDS as f64
         );
         bares.push(bare);
         println!("round {round}: aarc, {LARGE_CLIENTS} connections posting events of {LARGE_IDS} object ids each");
-        let large = drive(&aarc.base, LARGE_CLIENTS, secs, LARGE_IDS).await;
+        let large = drive(&aarc.base, round, LARGE_CLIENTS, secs, LARGE_IDS).await;
         println!(
             "  aarc: {:.1} events/s = {:.0} objects/s, p50 {:.1} ms, p99 {:.1} ms, errors {}",
             large.per_second(),

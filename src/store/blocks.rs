@@ -57,14 +57,19 @@ ON CONFLICT (cloud_id, product, object_type, object_id) DO UPDATE SET
 /// Inserts rows given as (cloud_id, product, object_type, object_id,
 /// blocked_at, inbox_id) by `source`, a relation aliased `s`.
 pub(crate) fn upsert_from(source: &str) -> String {
+    format!("{}\n{ON_EXISTING_OBJECT}", insert_from(source))
+}
+
+/// `upsert_from` for rows known to be new: a plain INSERT, which fails
+/// (unique violation) if one of them is not.
+pub(crate) fn insert_from(source: &str) -> String {
     format!(
         "INSERT INTO blocked_objects AS b (cloud_id, product, object_type, object_id,
                                            first_blocked_at, last_blocked_at,
                                            first_inbox_id, last_inbox_id, inbox_ids)
          SELECT s.cloud_id, s.product, s.object_type, s.object_id, s.blocked_at, s.blocked_at,
                 s.inbox_id, s.inbox_id, ARRAY[s.inbox_id]
-         FROM {source}
-         {ON_EXISTING_OBJECT}"
+         FROM {source}"
     )
 }
 

@@ -64,19 +64,25 @@ async fn record_all(
     events: &[Pending<'_>],
 ) -> Result<Vec<Outcome>, Error> {
     if inbox_at_once::fits(events) {
-        record_at_once(conn, events).await
+        record_at_once(conn, events, false).await
     } else {
         record_in_rounds(conn, events).await
     }
 }
 
 /// `record_all` for events `inbox_at_once::fits` accepted: one statement,
-/// atomic by itself.
+/// atomic by itself. `alone`: not inside a transaction (the group commit's
+/// usual case), which lets the statement be tried in its faster form first.
 pub async fn record_at_once(
     conn: &mut PgConnection,
     events: &[Pending<'_>],
+    alone: bool,
 ) -> Result<Vec<Outcome>, Error> {
-    let stored = inbox_at_once::write(conn, events, true).await?;
+    let stored = if alone {
+        inbox_at_once::write_alone(conn, events).await?
+    } else {
+        inbox_at_once::write(conn, events, true).await?
+    };
     Ok(events
         .iter()
         .zip(stored)
