@@ -155,23 +155,27 @@ async fn write_on(
     requests: &[super::Request<'_>],
 ) -> Result<Vec<Result<Receipt, Error>>, Error> {
     let reused = conn.held.is_some();
-    let outcome = match conn.get().await {
-        Ok(c) => write_requests(c, requests).await,
-        Err(e) => Err(e),
-    };
-    conn.discard_if_broken(&outcome);
+    let outcome = attempt(conn, requests).await;
     // A held connection may have died since its last group (terminated, or
     // the server restarted) without a ping noticing: once, on a fresh
     // connection. Should the lost answer hide a commit, the events are found
     // stored and answered as duplicates — still stored once, still 2xx.
     if reused && matches!(outcome, Err(Error::Unavailable(_))) {
-        let outcome = match conn.get().await {
-            Ok(c) => write_requests(c, requests).await,
-            Err(e) => Err(e),
-        };
-        conn.discard_if_broken(&outcome);
-        return outcome;
+        return attempt(conn, requests).await;
     }
+    outcome
+}
+
+/// One try at writing a group; a connection that failed is not kept.
+async fn attempt(
+    conn: &mut WriterConnection,
+    requests: &[super::Request<'_>],
+) -> Result<Vec<Result<Receipt, Error>>, Error> {
+    let outcome = match conn.get().await {
+        Ok(c) => write_requests(c, requests).await,
+        Err(e) => Err(e),
+    };
+    conn.discard_if_broken(&outcome);
     outcome
 }
 

@@ -119,7 +119,7 @@ pub(crate) async fn write_requests(
     let outcomes = if pending.is_empty() {
         Vec::new()
     } else if store::inbox_at_once::fits(&pending) {
-        store::inbox::record_at_once(conn, &pending, true).await?
+        store::inbox::record_at_once(conn, &pending, store::inbox_at_once::Written::Alone).await?
     } else {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let outcomes = store::inbox::record_in_rounds(&mut tx, &pending).await?;

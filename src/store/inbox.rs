@@ -7,7 +7,8 @@ use sqlx::PgConnection;
 
 use crate::domain::{EventKind, PolicyEvent, ReceiveMode, Tenant};
 use crate::store::blocks::{self, ObjectBlock};
-use crate::store::{inbox_at_once, tenants};
+use crate::store::inbox_at_once::{self, Written};
+use crate::store::tenants;
 use crate::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -64,25 +65,21 @@ async fn record_all(
     events: &[Pending<'_>],
 ) -> Result<Vec<Outcome>, Error> {
     if inbox_at_once::fits(events) {
-        record_at_once(conn, events, false).await
+        record_at_once(conn, events, Written::InTransaction).await
     } else {
         record_in_rounds(conn, events).await
     }
 }
 
 /// `record_all` for events `inbox_at_once::fits` accepted: one statement,
-/// atomic by itself. `alone`: not inside a transaction (the group commit's
-/// usual case), which lets the statement be tried in its faster form first.
+/// atomic by itself; `written` says whether it is a transaction of its own
+/// (the group commit's usual case, which may try the faster form first).
 pub async fn record_at_once(
     conn: &mut PgConnection,
     events: &[Pending<'_>],
-    alone: bool,
+    written: Written,
 ) -> Result<Vec<Outcome>, Error> {
-    let stored = if alone {
-        inbox_at_once::write_alone(conn, events).await?
-    } else {
-        inbox_at_once::write(conn, events, true).await?
-    };
+    let stored = inbox_at_once::write(conn, events, true, written).await?;
     Ok(events
         .iter()
         .zip(stored)
@@ -100,7 +97,7 @@ pub async fn record_in_rounds(
     conn: &mut PgConnection,
     events: &[Pending<'_>],
 ) -> Result<Vec<Outcome>, Error> {
-    let stored = inbox_at_once::write(conn, events, false).await?;
+    let stored = inbox_at_once::write(conn, events, false, Written::InTransaction).await?;
     let mut outcomes = Vec::with_capacity(events.len());
     let mut object_blocks = Vec::new();
     for (pending, stored) in events.iter().zip(&stored) {

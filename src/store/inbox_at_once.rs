@@ -161,29 +161,23 @@ async fn run(
 /// time, or `None` for a duplicate.
 type Stored = Vec<Option<(i64, DateTime<Utc>)>>;
 
+/// Where a group's statement runs. `Alone` (a transaction of its own) lets
+/// it try the optimistic form first; inside a transaction that form's
+/// failure would abort the whole transaction, so only the careful one runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Alone,
+    InTransaction,
+}
+
 /// Inserts the inbox rows of the events not seen before and — when
 /// `with_blocks` (only for what `fits` accepts) — the object blocks of those
-/// new events, in one statement. Safe inside a transaction.
+/// new events, in one statement.
 pub async fn write(
     conn: &mut PgConnection,
     events: &[Pending<'_>],
     with_blocks: bool,
-) -> Result<Stored, Error> {
-    write_with(conn, events, with_blocks, false).await
-}
-
-/// `write` with blocks, for a statement that is a transaction of its own
-/// (not inside one): it may first try the optimistic form, whose failure
-/// would abort an enclosing transaction.
-pub async fn write_alone(conn: &mut PgConnection, events: &[Pending<'_>]) -> Result<Stored, Error> {
-    write_with(conn, events, true, true).await
-}
-
-async fn write_with(
-    conn: &mut PgConnection,
-    events: &[Pending<'_>],
-    with_blocks: bool,
-    may_be_optimistic: bool,
+    written: Written,
 ) -> Result<Stored, Error> {
     // Sorted by key (position breaking ties): concurrent statements wait on
     // each other's keys in one order, and the first of two copies wins.
@@ -230,7 +224,10 @@ async fn write_with(
         }
     }
     // Two copies of one event in a group always conflict: no optimism then.
-    let optimistic = may_be_optimistic && copies.len() == events.len() && optimistic_now();
+    let optimistic = written == Written::Alone
+        && with_blocks
+        && copies.len() == events.len()
+        && optimistic_now();
     let rows = if optimistic {
         match run(conn, &OPTIMISTIC, &columns).await {
             Err(e) if is_unique_violation(&e) => {
