@@ -227,7 +227,7 @@ fn parse_block_query(params: &HashMap<String, String>) -> Result<BlockQuery, Err
     })
 }
 
-/// Blocked objects of a site, in (product, type, id) order, keyset-paginated.
+/// Blocked objects of a site, in (id, product, type) order, keyset-paginated.
 #[utoipa::path(get, path = "/v1/sites/{cloudId}/blocks", tag = "status",
     params(("cloudId" = String, Path), BlocksParams),
     responses((status = 200, body = BlocksPage), (status = 400), (status = 401), (status = 404)),

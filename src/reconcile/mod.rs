@@ -3,6 +3,7 @@
 //! notifications that report all of it. Passes are safe on every replica:
 //! each step claims its rows with `FOR UPDATE SKIP LOCKED`.
 
+mod hide_scan;
 pub mod notify;
 mod registration;
 pub mod verify;
@@ -23,8 +24,6 @@ use crate::store::{outbox, tenants, verifications};
 use crate::Error;
 use verify::Verdict;
 
-/// Objects claimed per hide statement.
-const HIDE_CHUNK: i64 = 20_000;
 /// (site, product, type) groups decided per statement.
 const DECIDE_GROUPS: usize = 200;
 /// Messages claimed per delivery round.
@@ -93,6 +92,8 @@ pub struct Reconciler {
     pool: PgPool,
     config: Arc<Config>,
     http: reqwest::Client,
+    /// Sites whose blocked rows were scanned, and at which change counter.
+    scanned: hide_scan::ScannedSites,
 }
 
 impl Reconciler {
@@ -101,7 +102,12 @@ impl Reconciler {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("a TLS-capable HTTP client can always be built");
-        Self { pool, config, http }
+        Self {
+            pool,
+            config,
+            http,
+            scanned: Default::default(),
+        }
     }
 
     fn context(&self, now: DateTime<Utc>) -> PassContext {
@@ -151,7 +157,7 @@ impl Reconciler {
                 .iter()
                 .map(|(s, p)| format!("{s} {p}: would ask Atlassian"))
                 .collect();
-            report.hidden = hide_all(&mut tx, &ctx).await?;
+            report.hidden = hide_scan::hide_all(&mut tx, &ctx, None).await?;
             let groups = steps::purge_due_groups(&mut tx, &ctx).await?;
             let (d, o) = decide_all(&mut tx, &ctx, &groups).await?;
             (report.decisions, report.decided_objects) = (d, o);
@@ -171,7 +177,7 @@ impl Reconciler {
         }
         let started = std::time::Instant::now();
         let mut conn = self.pool.acquire().await?;
-        report.hidden = hide_all(&mut conn, &ctx).await?;
+        report.hidden = hide_scan::hide_all(&mut conn, &ctx, Some(&self.scanned)).await?;
         report.hide_seconds = started.elapsed().as_secs_f64();
         let groups = steps::purge_due_groups(&mut conn, &ctx).await?;
         drop(conn);
@@ -371,21 +377,6 @@ impl Reconciler {
                 _ = tokio::time::sleep(interval) => {}
                 _ = stop.changed() => return,
             }
-        }
-    }
-}
-
-/// Hides chunk after chunk, each in its own transaction (commit per chunk
-/// keeps locks short), until nothing is left to hide.
-async fn hide_all(conn: &mut sqlx::PgConnection, ctx: &PassContext) -> Result<i64, Error> {
-    let mut total = 0;
-    loop {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let (n, _) = steps::hide_chunk(&mut tx, ctx, HIDE_CHUNK).await?;
-        tx.commit().await?;
-        total += n;
-        if n < HIDE_CHUNK {
-            return Ok(total);
         }
     }
 }

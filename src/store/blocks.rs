@@ -110,7 +110,17 @@ pub async fn block_objects(
         }
     }
     for mut round in rounds {
-        round.sort_unstable_by(|a, b| (a.cloud_id, a.object).cmp(&(b.cloud_id, b.object)));
+        // The primary key's order (and the group statement's, see
+        // inbox_at_once.rs): consecutive inserts land on neighbouring leaves.
+        round.sort_unstable_by_key(|b| {
+            let o = b.object;
+            (
+                b.cloud_id,
+                o.id.as_str(),
+                o.product.as_str(),
+                o.object_type.as_str(),
+            )
+        });
         upsert_round(conn, &round).await?;
     }
     Ok(())

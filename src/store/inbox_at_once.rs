@@ -41,11 +41,12 @@ pub fn fits(events: &[Pending<'_>]) -> bool {
     true
 }
 
+/// (site, event id, source): the order of the inbox's unique key.
 fn key<'p>(p: &'p Pending<'_>) -> (&'p str, &'p str, &'p str) {
     (
         p.tenant.cloud_id.as_str(),
-        p.event.source.as_str(),
         p.event.id.as_str(),
+        p.event.source.as_str(),
     )
 }
 
@@ -61,8 +62,8 @@ fn statement(careful: bool) -> String {
                    LEAST(u.event_time, ins.received_at) AS blocked_at, ins.id AS inbox_id
             FROM objs o JOIN u ON u.ord = o.ev
             JOIN ins ON ins.cloud_id = u.cloud_id AND ins.source = u.source AND ins.event_id = u.event_id
-            ORDER BY ins.cloud_id COLLATE "C", o.product COLLATE "C", o.object_type COLLATE "C",
-                     o.object_id COLLATE "C") AS s"#;
+            ORDER BY ins.cloud_id COLLATE "C", o.object_id COLLATE "C", o.product COLLATE "C",
+                     o.object_type COLLATE "C") AS s"#;
     let (blocks, on_seen_event) = if careful {
         (
             upsert_from(source),
@@ -254,7 +255,7 @@ pub async fn write(
     // The first copy (in the order given) of a new key takes its row.
     let mut stored = vec![None; events.len()];
     for &i in &order {
-        let (site, source, id) = key(&events[i]);
+        let (site, id, source) = key(&events[i]);
         stored[i] = new_rows.remove(&(site.to_string(), source.to_string(), id.to_string()));
     }
     Ok(stored)

@@ -60,18 +60,35 @@ fn outbox_insert(kind: &str) -> String {
     )
 }
 
-/// Blocked objects whose policy hides them become `hidden`; the app is told.
-/// Returns (objects hidden, messages written).
+/// The key of the last row a site's hide scan claimed: the next chunk
+/// starts after it. Ordered as the primary key is, after the site.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HideCursor {
+    pub object_id: String,
+    pub product: String,
+    pub object_type: String,
+}
+
+/// One chunk of a site's blocked objects whose policy hides them: they
+/// become `hidden` and the app is told. Rows are read in key order after
+/// `after` (the empty cursor sorts before every key), so a site is walked
+/// once however many chunks it takes. Returns the objects hidden, the
+/// messages written, and the cursor for the next chunk (none when the site
+/// had fewer than `limit` rows left to hide).
 pub async fn hide_chunk(
     conn: &mut PgConnection,
     ctx: &PassContext,
+    site: &str,
+    after: &HideCursor,
     limit: i64,
-) -> Result<(i64, i64), Error> {
+) -> Result<(i64, i64, Option<HideCursor>), Error> {
     let sql = format!(
         "WITH claimed AS (
-            SELECT b.ctid AS row_id
+            SELECT b.ctid AS row_id, b.object_id, b.product, b.object_type
             FROM blocked_objects b {POLICY_JOIN}
-            WHERE b.state = 'blocked' AND NOT b.kept AND COALESCE(p.action, $3) IN ('hide', 'purge')
+            WHERE b.cloud_id = $5 AND (b.object_id, b.product, b.object_type) > ($6, $7, $8)
+              AND b.state = 'blocked' AND NOT b.kept AND COALESCE(p.action, $3) IN ('hide', 'purge')
+            ORDER BY b.object_id, b.product, b.object_type
             LIMIT $4
             FOR UPDATE OF b SKIP LOCKED
          ), moved AS (
@@ -83,8 +100,13 @@ pub async fn hide_chunk(
             FROM claimed c
             WHERE b.ctid = c.row_id
             RETURNING b.cloud_id, b.product, b.object_type, b.object_id, NULL::uuid AS decision_id
+         ), last AS (
+            SELECT object_id, product, object_type FROM claimed
+            ORDER BY object_id DESC, product DESC, object_type DESC LIMIT 1
          ), {}
-         SELECT (SELECT count(*) FROM moved) AS objects, (SELECT count(*) FROM notes) AS messages",
+         SELECT (SELECT count(*) FROM moved) AS objects, (SELECT count(*) FROM notes) AS messages,
+                (SELECT object_id FROM last) AS last_id, (SELECT product FROM last) AS last_product,
+                (SELECT object_type FROM last) AS last_type",
         outbox_insert("retention.hide")
     );
     // The transition is the same for every row of the pass: built once here.
@@ -96,9 +118,22 @@ pub async fn hide_chunk(
         .bind(transition)
         .bind(ctx.action())
         .bind(limit)
+        .bind(site)
+        .bind(&after.object_id)
+        .bind(&after.product)
+        .bind(&after.object_type)
         .fetch_one(conn)
         .await?;
-    Ok((row.try_get("objects")?, row.try_get("messages")?))
+    let hidden: i64 = row.try_get("objects")?;
+    let next = match row.try_get::<Option<String>, _>("last_id")? {
+        Some(object_id) if hidden >= limit => Some(HideCursor {
+            object_id,
+            product: row.try_get("last_product")?,
+            object_type: row.try_get("last_type")?,
+        }),
+        _ => None,
+    };
+    Ok((hidden, row.try_get("messages")?, next))
 }
 
 /// A (site, product, type) group with hidden objects past their grace period.

@@ -140,7 +140,8 @@ pub struct BlockQuery {
     pub after: Option<ObjectRef>,
 }
 
-/// One page in (product, type, id) order, keyset-paginated: the next page
+/// One page in (id, product, type) order — the order of the primary key, so
+/// a page is read straight from the index — keyset-paginated: the next page
 /// starts strictly after the last row of this one, so pages never overlap
 /// or skip, however the table changes in between.
 pub async fn blocks(
@@ -169,8 +170,8 @@ pub async fn blocks(
            AND ($2::text IS NULL OR b.product = $2)
            AND ($3::text IS NULL OR b.object_type = $3)
            AND ($4::text IS NULL OR b.state = $4)
-           AND ($5::text IS NULL OR (b.product, b.object_type, b.object_id) > ($5, $6, $7))
-         ORDER BY b.product, b.object_type, b.object_id
+           AND ($5::text IS NULL OR (b.object_id, b.product, b.object_type) > ($7, $5, $6))
+         ORDER BY b.object_id, b.product, b.object_type
          LIMIT $8",
     )
     .bind(site.as_str())

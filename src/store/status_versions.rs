@@ -34,6 +34,16 @@ pub async fn current_many(
     Ok(rows.into_iter().collect())
 }
 
+/// Every site's version, in site order. Every site that ever had a block
+/// or a policy has counters (the triggers of migration 7 write them).
+pub async fn all_sites(conn: &mut sqlx::PgConnection) -> Result<Vec<(String, i64)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT cloud_id, sum(version)::bigint FROM status_versions GROUP BY cloud_id ORDER BY 1",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
 /// One blocked object as the in-memory copy keeps it.
 pub struct BlockRow {
     pub product: String,

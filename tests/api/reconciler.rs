@@ -20,6 +20,10 @@ pub struct World {
     pub callback: FakeServer,
     pub tenant: ConnectTenant,
     pub t0: DateTime<Utc>,
+    /// One reconciler for every `pass_at`, as a running aarc has: it
+    /// remembers which sites it has scanned, so each test also checks that
+    /// what changed between passes is seen by the next one.
+    passes: Reconciler,
 }
 
 impl World {
@@ -37,12 +41,14 @@ impl World {
         let mut tenant = ConnectTenant::new();
         tenant.base_url = atlassian.url.clone();
         app.register(&tenant).await;
+        let passes = Reconciler::new(app.pool.clone(), Arc::new(app.config.clone()));
         Self {
             app,
             atlassian,
             callback,
             tenant,
             t0: Utc::now(),
+            passes,
         }
     }
 
@@ -51,7 +57,7 @@ impl World {
     }
 
     pub async fn pass_at(&self, offset: Duration) -> PassReport {
-        self.reconciler()
+        self.passes
             .run_pass(self.t0 + offset, false)
             .await
             .unwrap()
@@ -245,6 +251,62 @@ async fn keep_leaves_objects_blocked_and_says_nothing() {
     assert_eq!((report.hidden, report.decisions), (0, 0));
     assert_eq!(w.state("1").await, "blocked");
     assert!(w.callback.recorded().is_empty());
+}
+
+#[tokio::test]
+async fn a_pass_sees_policy_changes_and_new_blocks_on_sites_it_scanned_before() {
+    let w = World::new(false).await;
+    w.policy("keep", "30d", "required").await;
+    w.block(&["1"]).await;
+    assert_eq!(w.pass_at(Duration::zero()).await.hidden, 0);
+    assert_eq!(w.pass_at(Duration::zero()).await.hidden, 0);
+    // Only the policy changes: the blocked row itself is as it was.
+    w.policy("hide", "30d", "required").await;
+    assert_eq!(w.pass_at(Duration::zero()).await.hidden, 1);
+    assert_eq!(w.state("1").await, "hidden");
+    // A new block on a site the reconciler has just scanned.
+    w.block(&["2", "3"]).await;
+    assert_eq!(w.pass_at(Duration::zero()).await.hidden, 2);
+    assert_eq!(w.state("3").await, "hidden");
+    assert_eq!(w.pass_at(Duration::zero()).await.hidden, 0);
+}
+
+#[tokio::test]
+async fn a_site_is_hidden_chunk_by_chunk_in_key_order_without_gaps() {
+    use aarc::store::policies::DefaultPolicy;
+    use aarc::store::reconcile::{hide_chunk, HideCursor, PassContext};
+    let w = World::new(false).await;
+    w.policy("hide", "30d", "required").await;
+    w.block(&["e", "a", "d", "b", "c"]).await;
+    let c = &w.app.config;
+    let ctx = PassContext {
+        pass_id: uuid::Uuid::new_v4(),
+        now: w.t0,
+        defaults: DefaultPolicy {
+            action: c.default_action,
+            grace: c.default_grace,
+            review: c.default_review,
+        },
+    };
+    let mut conn = w.app.pool.acquire().await.unwrap();
+    let (mut after, mut chunks) = (HideCursor::default(), Vec::new());
+    loop {
+        let (hidden, _, next) = hide_chunk(&mut conn, &ctx, &w.tenant.cloud_id, &after, 2)
+            .await
+            .unwrap();
+        chunks.push((hidden, next.as_ref().map(|n| n.object_id.clone())));
+        match next {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert_eq!(
+        chunks,
+        vec![(2, Some("b".into())), (2, Some("d".into())), (1, None)]
+    );
+    for id in ["a", "b", "c", "d", "e"] {
+        assert_eq!(w.state(id).await, "hidden", "{id}");
+    }
 }
 
 #[tokio::test]

@@ -173,11 +173,11 @@ async fn blocks_are_listed_in_stable_keyset_pages() {
     assert_eq!(
         seen,
         vec![
+            "jira/issue/10042",
+            "jira/issue/10043",
             "confluence/page/p1",
             "confluence/page/p2",
-            "confluence/page/p3",
-            "jira/issue/10042",
-            "jira/issue/10043"
+            "confluence/page/p3"
         ]
     );
     let jira = app
