@@ -3,7 +3,7 @@
 //! events cause go in the same statement, so the group costs one round trip
 //! and one commit.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::LazyLock;
 
@@ -19,6 +19,19 @@ use crate::Error;
 /// events, and no object named by two different events (PostgreSQL would
 /// refuse to update its row twice in one statement).
 pub fn fits(events: &[Pending<'_>]) -> bool {
+    let mut naming_objects = 0;
+    for p in events {
+        match &p.event.kind {
+            EventKind::ObjectsBlocked(_) => naming_objects += 1,
+            EventKind::Unknown => {}
+            _ => return false,
+        }
+    }
+    // One event cannot name an object that another names: hashing a large
+    // event's 10,000 objects only to learn that was a third of aarc's work.
+    if naming_objects <= 1 {
+        return true;
+    }
     let mut keys = HashSet::new();
     let mut objects: HashSet<(&str, &ObjectRef)> = HashSet::new();
     for p in events {
@@ -62,8 +75,7 @@ fn statement(careful: bool) -> String {
                    LEAST(u.event_time, ins.received_at) AS blocked_at, ins.id AS inbox_id
             FROM objs o JOIN u ON u.ord = o.ev
             JOIN ins ON ins.cloud_id = u.cloud_id AND ins.source = u.source AND ins.event_id = u.event_id
-            ORDER BY ins.cloud_id COLLATE "C", o.object_id COLLATE "C", o.product COLLATE "C",
-                     o.object_type COLLATE "C") AS s"#;
+            ORDER BY o.n) AS s"#;
     let (blocks, on_seen_event) = if careful {
         (
             upsert_from(source),
@@ -88,7 +100,7 @@ fn statement(careful: bool) -> String {
             RETURNING id, received_at, cloud_id, source, event_id
          ), objs AS (
             SELECT * FROM UNNEST($10::bigint[], $11::text[], $12::text[], $13::text[])
-                 AS o(ev, product, object_type, object_id)
+                 WITH ORDINALITY AS o(ev, product, object_type, object_id, n)
          ), blocked AS (
             {blocks}
             RETURNING 1
@@ -208,21 +220,38 @@ pub async fn write(
         types: vec![],
         ids: vec![],
     };
-    // The objects of the first copy of each event, by its place in `order` (1-based).
+    // The objects of the first copy of each event, by its place in `order`
+    // (1-based), in the primary key's order: the statement inserts them in
+    // the order given (cheaper sorted here than by PostgreSQL), so
+    // concurrent statements take their locks in one order and consecutive
+    // inserts land on neighbouring index leaves.
     let mut copies = HashSet::new();
+    let mut blocks: Vec<(&str, &ObjectRef, i64)> = Vec::new();
     for (place, p) in sorted().enumerate() {
         if !with_blocks || !copies.insert(key(p)) {
             continue;
         }
         if let EventKind::ObjectsBlocked(list) = &p.event.kind {
-            let unique: BTreeSet<&ObjectRef> = list.iter().collect();
-            for o in unique {
-                columns.object_events.push(place as i64 + 1);
-                columns.products.push(o.product.as_str());
-                columns.types.push(o.object_type.as_str());
-                columns.ids.push(o.id.as_str());
-            }
+            let site = p.tenant.cloud_id.as_str();
+            blocks.extend(list.iter().map(|o| (site, o, place as i64 + 1)));
         }
+    }
+    blocks.sort_unstable_by_key(|&(site, o, _)| {
+        (
+            site,
+            o.id.as_str(),
+            o.product.as_str(),
+            o.object_type.as_str(),
+        )
+    });
+    // An event may name an object twice: once is enough (`fits` refused
+    // groups where two events name one object).
+    blocks.dedup_by_key(|&mut (site, o, _)| (site, o));
+    for (_, o, place) in blocks {
+        columns.object_events.push(place);
+        columns.products.push(o.product.as_str());
+        columns.types.push(o.object_type.as_str());
+        columns.ids.push(o.id.as_str());
     }
     // Two copies of one event in a group always conflict: no optimism then.
     let optimistic = written == Written::Alone

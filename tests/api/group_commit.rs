@@ -153,3 +153,20 @@ async fn a_remembered_secret_that_changed_is_not_accepted() {
     assert_eq!(fresh.status(), 202, "the new secret is accepted at once");
     assert_eq!(app.inbox_count(&old.cloud_id).await, 2);
 }
+
+#[tokio::test]
+async fn an_event_naming_an_object_twice_blocks_it_once() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let event = v2_objects_event(&t.cloud_id, &["same", "other", "same"]);
+    assert_eq!(app.post_structured(&t, &event).await.status(), 202);
+    assert_eq!(app.blocked_count(&t.cloud_id).await, 2);
+    let history = app
+        .count(
+            "SELECT count(*) FROM blocked_objects WHERE cloud_id = $1
+             AND object_id = 'same' AND cardinality(inbox_ids) = 1",
+            &t.cloud_id,
+        )
+        .await;
+    assert_eq!(history, 1, "the event is in the object's history once");
+}

@@ -57,10 +57,7 @@ impl World {
     }
 
     pub async fn pass_at(&self, offset: Duration) -> PassReport {
-        self.passes
-            .run_pass(self.t0 + offset, false)
-            .await
-            .unwrap()
+        self.passes.run_pass(self.t0 + offset, false).await.unwrap()
     }
 
     pub async fn block(&self, ids: &[&str]) -> Value {
