@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 
-use super::blocks::{insert_from, upsert_from};
+use super::blocks::{write_blocks, Existing};
 use super::inbox::Pending;
 use crate::domain::{EventKind, ObjectRef};
 use crate::Error;
@@ -76,14 +76,21 @@ fn statement(careful: bool) -> String {
             FROM objs o JOIN u ON u.ord = o.ev
             JOIN ins ON ins.cloud_id = u.cloud_id AND ins.source = u.source AND ins.event_id = u.event_id
             ORDER BY o.n) AS s"#;
-    let (blocks, on_seen_event) = if careful {
+    let (existing, on_seen_event) = if careful {
         (
-            upsert_from(source),
+            Existing::Merge,
             "ON CONFLICT ON CONSTRAINT inbox_once_per_site DO NOTHING",
         )
     } else {
-        (insert_from(source), "")
+        (Existing::Fail, "")
     };
+    // No objects, no counters to raise (ignored events, or the caller
+    // writes the blocks itself).
+    let blocks = write_blocks(
+        source,
+        "SELECT cloud_id FROM ins WHERE cardinality($10::bigint[]) > 0",
+        existing,
+    );
     format!(
         "WITH u AS (
             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
@@ -101,10 +108,7 @@ fn statement(careful: bool) -> String {
          ), objs AS (
             SELECT * FROM UNNEST($10::bigint[], $11::text[], $12::text[], $13::text[])
                  WITH ORDINALITY AS o(ev, product, object_type, object_id, n)
-         ), blocked AS (
-            {blocks}
-            RETURNING 1
-         )
+         ), {blocks}
          SELECT id, received_at, cloud_id, source, event_id FROM ins"
     )
 }

@@ -359,3 +359,43 @@ async fn status_requests_survive_their_database_connections_being_killed() {
     }
     assert!(answered > 50, "the load ran: {answered} answers");
 }
+
+#[tokio::test]
+async fn both_ways_of_writing_blocks_raise_the_sites_version() {
+    use aarc::domain::{ObjectRef, Product};
+    use aarc::store::blocks::{block_objects, ObjectBlock};
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let site = aarc::domain::CloudId::parse(&t.cloud_id).unwrap();
+    let version = || aarc::store::status_versions::current(&app.pool, &site);
+    assert_eq!(version().await.unwrap(), 0);
+    // The group statement (what a webhook request writes).
+    let event = v2_objects_event(&t.cloud_id, &["p1"]);
+    assert_eq!(app.post_structured(&t, &event).await.status(), 202);
+    let after_event = version().await.unwrap();
+    assert!(after_event > 0, "a new block raised the version");
+    // The statement per round (groups that name an object twice), both for
+    // a new row and for one already stored.
+    let inbox_id: i64 = sqlx::query_scalar("SELECT max(id) FROM inbox_events WHERE cloud_id = $1")
+        .bind(&t.cloud_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let product = Product::parse("confluence").unwrap();
+    let mut conn = app.pool.acquire().await.unwrap();
+    let mut last = after_event;
+    for id in ["p9", "p1"] {
+        let object = ObjectRef::parse(product.clone(), "page", id).unwrap();
+        let block = ObjectBlock {
+            cloud_id: &t.cloud_id,
+            object: &object,
+            blocked_at: chrono::Utc::now(),
+            inbox_id,
+        };
+        block_objects(&mut conn, &[vec![block]]).await.unwrap();
+        let now = version().await.unwrap();
+        assert!(now > last, "{id} raised the version");
+        last = now;
+    }
+    assert_eq!(app.blocked_count(&t.cloud_id).await, 2);
+}
