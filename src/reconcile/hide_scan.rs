@@ -60,24 +60,33 @@ pub async fn hide_all(
         if scanned.is_some_and(|s| s.is_current(&site, version)) {
             continue;
         }
-        total += hide_site(conn, ctx, &site).await?;
-        if let Some(scanned) = scanned {
+        let (hidden, complete) = hide_site(conn, ctx, &site).await?;
+        total += hidden;
+        if let Some(scanned) = scanned.filter(|_| complete) {
             scanned.record(site, version);
         }
     }
     Ok(total)
 }
 
-async fn hide_site(conn: &mut PgConnection, ctx: &PassContext, site: &str) -> Result<i64, Error> {
-    let (mut total, mut after) = (0, HideCursor::default());
+/// Walks one site; returns the objects hidden and whether every row to
+/// hide was taken (none skipped: the site need not be scanned again until
+/// its counter moves).
+async fn hide_site(
+    conn: &mut PgConnection,
+    ctx: &PassContext,
+    site: &str,
+) -> Result<(i64, bool), Error> {
+    let (mut total, mut complete, mut after) = (0, true, HideCursor::default());
     loop {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let (hidden, _, next) = steps::hide_chunk(&mut tx, ctx, site, &after, HIDE_CHUNK).await?;
+        let chunk = steps::hide_chunk(&mut tx, ctx, site, &after, HIDE_CHUNK).await?;
         tx.commit().await?;
-        total += hidden;
-        match next {
+        total += chunk.hidden;
+        complete &= !chunk.skipped;
+        match chunk.next {
             Some(cursor) => after = cursor,
-            None => return Ok(total),
+            None => return Ok((total, complete)),
         }
     }
 }

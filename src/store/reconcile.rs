@@ -69,27 +69,46 @@ pub struct HideCursor {
     pub object_type: String,
 }
 
+/// What one chunk of a site's hide scan did.
+#[derive(Debug)]
+pub struct HideChunk {
+    pub hidden: i64,
+    pub messages: i64,
+    /// Where the next chunk starts; `None` when the site is done.
+    pub next: Option<HideCursor>,
+    /// Rows this chunk should have hidden but did not take: locked by
+    /// another transaction (`SKIP LOCKED`), or changed since the statement
+    /// began. A transaction that locked a row and then rolled back changes
+    /// no counter, so the site must be scanned again at the next pass.
+    pub skipped: bool,
+}
+
 /// One chunk of a site's blocked objects whose policy hides them: they
 /// become `hidden` and the app is told. Rows are read in key order after
 /// `after` (the empty cursor sorts before every key), so a site is walked
-/// once however many chunks it takes. Returns the objects hidden, the
-/// messages written, and the cursor for the next chunk (none when the site
-/// had fewer than `limit` rows left to hide).
+/// once however many chunks it takes.
 pub async fn hide_chunk(
     conn: &mut PgConnection,
     ctx: &PassContext,
     site: &str,
     after: &HideCursor,
     limit: i64,
-) -> Result<(i64, i64, Option<HideCursor>), Error> {
+) -> Result<HideChunk, Error> {
     let sql = format!(
-        "WITH claimed AS (
+        "WITH candidates AS (
+            -- The chunk's key range: read once, without locks ...
             SELECT b.ctid AS row_id, b.object_id, b.product, b.object_type
             FROM blocked_objects b {POLICY_JOIN}
             WHERE b.cloud_id = $5 AND (b.object_id, b.product, b.object_type) > ($6, $7, $8)
               AND b.state = 'blocked' AND NOT b.kept AND COALESCE(p.action, $3) IN ('hide', 'purge')
             ORDER BY b.object_id, b.product, b.object_type
             LIMIT $4
+         ), claimed AS (
+            -- ... then locked by row address. A row another transaction
+            -- holds is skipped; one changed since the range was read has a
+            -- new address and is left out: either way fewer are claimed.
+            SELECT b.ctid AS row_id FROM blocked_objects b
+            WHERE b.ctid = ANY (ARRAY(SELECT row_id FROM candidates))
             FOR UPDATE OF b SKIP LOCKED
          ), moved AS (
             -- The rows are locked, so their ctid is stable for this statement;
@@ -101,10 +120,12 @@ pub async fn hide_chunk(
             WHERE b.ctid = c.row_id
             RETURNING b.cloud_id, b.product, b.object_type, b.object_id, NULL::uuid AS decision_id
          ), last AS (
-            SELECT object_id, product, object_type FROM claimed
+            SELECT object_id, product, object_type FROM candidates
             ORDER BY object_id DESC, product DESC, object_type DESC LIMIT 1
          ), {}
          SELECT (SELECT count(*) FROM moved) AS objects, (SELECT count(*) FROM notes) AS messages,
+                (SELECT count(*) FROM candidates) AS candidates,
+                (SELECT count(*) FROM claimed) AS claimed,
                 (SELECT object_id FROM last) AS last_id, (SELECT product FROM last) AS last_product,
                 (SELECT object_type FROM last) AS last_type",
         outbox_insert("retention.hide")
@@ -125,15 +146,22 @@ pub async fn hide_chunk(
         .fetch_one(conn)
         .await?;
     let hidden: i64 = row.try_get("objects")?;
+    let candidates: i64 = row.try_get("candidates")?;
+    let claimed: i64 = row.try_get("claimed")?;
     let next = match row.try_get::<Option<String>, _>("last_id")? {
-        Some(object_id) if hidden >= limit => Some(HideCursor {
+        Some(object_id) if candidates >= limit => Some(HideCursor {
             object_id,
             product: row.try_get("last_product")?,
             object_type: row.try_get("last_type")?,
         }),
         _ => None,
     };
-    Ok((hidden, row.try_get("messages")?, next))
+    Ok(HideChunk {
+        hidden,
+        messages: row.try_get("messages")?,
+        next,
+        skipped: claimed < candidates || hidden < claimed,
+    })
 }
 
 /// A (site, product, type) group with hidden objects past their grace period.

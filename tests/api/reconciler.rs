@@ -269,6 +269,25 @@ async fn a_pass_sees_policy_changes_and_new_blocks_on_sites_it_scanned_before() 
 }
 
 #[tokio::test]
+async fn a_row_locked_by_a_transaction_that_rolls_back_is_hidden_at_the_next_pass() {
+    let w = World::new(false).await;
+    w.policy("hide", "30d", "required").await;
+    w.block(&["1"]).await;
+    // Another transaction holds the row (a dry run, say) during the pass…
+    let mut holder = w.app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM blocked_objects WHERE cloud_id = $1 AND object_id = '1' FOR UPDATE")
+        .bind(&w.tenant.cloud_id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    assert_eq!(w.pass_at(Duration::zero()).await.hidden, 0);
+    // … and rolls back: the site's counter did not move, yet the row is due.
+    holder.rollback().await.unwrap();
+    assert_eq!(w.pass_at(Duration::zero()).await.hidden, 1);
+    assert_eq!(w.state("1").await, "hidden");
+}
+
+#[tokio::test]
 async fn a_site_is_hidden_chunk_by_chunk_in_key_order_without_gaps() {
     use aarc::store::policies::DefaultPolicy;
     use aarc::store::reconcile::{hide_chunk, HideCursor, PassContext};
@@ -288,11 +307,15 @@ async fn a_site_is_hidden_chunk_by_chunk_in_key_order_without_gaps() {
     let mut conn = w.app.pool.acquire().await.unwrap();
     let (mut after, mut chunks) = (HideCursor::default(), Vec::new());
     loop {
-        let (hidden, _, next) = hide_chunk(&mut conn, &ctx, &w.tenant.cloud_id, &after, 2)
+        let chunk = hide_chunk(&mut conn, &ctx, &w.tenant.cloud_id, &after, 2)
             .await
             .unwrap();
-        chunks.push((hidden, next.as_ref().map(|n| n.object_id.clone())));
-        match next {
+        assert!(!chunk.skipped);
+        chunks.push((
+            chunk.hidden,
+            chunk.next.as_ref().map(|n| n.object_id.clone()),
+        ));
+        match chunk.next {
             Some(n) => after = n,
             None => break,
         }
