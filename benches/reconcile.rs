@@ -51,16 +51,7 @@ async fn load(pool: &sqlx::PgPool) {
     .execute(pool)
     .await
     .unwrap();
-    // What aarc's own block writes do in the same statement (migration
-    // 20261202000004): every site with blocks has a change counter.
-    sqlx::query(
-        "INSERT INTO status_versions (cloud_id, backend, version)
-         SELECT DISTINCT cloud_id, 0, 1 FROM blocked_objects
-         ON CONFLICT (cloud_id, backend) DO UPDATE SET version = status_versions.version + 1",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
+    raise_counters_of_loaded_sites(pool).await;
     sqlx::query("VACUUM ANALYZE").execute(pool).await.unwrap();
     println!(
         "loaded {} blocked objects on {SITES} sites in {:.1}s",

@@ -64,6 +64,20 @@ pub async fn fresh_database(name: &str) -> String {
     url.to_string()
 }
 
+/// After loading block rows straight into the table: gives every site with
+/// blocks a change counter, as aarc's own block writes do in their statement
+/// (migration 20261202000004); the reconciler scans only sites that have one.
+pub async fn raise_counters_of_loaded_sites(pool: &PgPool) {
+    sqlx::query(
+        "INSERT INTO status_versions (cloud_id, backend, version)
+         SELECT DISTINCT cloud_id, 0, 1 FROM blocked_objects
+         ON CONFLICT (cloud_id, backend) DO UPDATE SET version = status_versions.version + 1",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
 /// Starts aarc on a random port; returns its base URL.
 pub async fn start_aarc(db_url: &str, extra: &[(&str, &str)]) -> String {
     let mut vars: std::collections::HashMap<String, String> = [

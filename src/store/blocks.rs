@@ -73,6 +73,22 @@ fn insert_from(source: &str) -> String {
     )
 }
 
+/// Where an object's row sits in the primary key, (cloud_id, object_id,
+/// product, object_type). Block rows are written in this order: concurrent
+/// statements take their locks in one order, and consecutive inserts land on
+/// neighbouring index leaves.
+pub(crate) fn key_order<'a>(
+    site: &'a str,
+    o: &'a ObjectRef,
+) -> (&'a str, &'a str, &'a str, &'a str) {
+    (
+        site,
+        o.id.as_str(),
+        o.product.as_str(),
+        o.object_type.as_str(),
+    )
+}
+
 /// Whether rows already stored are merged (`ON CONFLICT`) or make the
 /// statement fail (a plain, cheaper `INSERT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,17 +156,7 @@ pub async fn block_objects(
         }
     }
     for mut round in rounds {
-        // The primary key's order (and the group statement's, see
-        // inbox_at_once.rs): consecutive inserts land on neighbouring leaves.
-        round.sort_unstable_by_key(|b| {
-            let o = b.object;
-            (
-                b.cloud_id,
-                o.id.as_str(),
-                o.product.as_str(),
-                o.object_type.as_str(),
-            )
-        });
+        round.sort_unstable_by_key(|b| key_order(b.cloud_id, b.object));
         upsert_round(conn, &round).await?;
     }
     Ok(())

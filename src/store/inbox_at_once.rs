@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 
-use super::blocks::{write_blocks, Existing};
+use super::blocks::{key_order, write_blocks, Existing};
 use super::inbox::Pending;
 use crate::domain::{EventKind, ObjectRef};
 use crate::Error;
@@ -225,10 +225,8 @@ pub async fn write(
         ids: vec![],
     };
     // The objects of the first copy of each event, by its place in `order`
-    // (1-based), in the primary key's order: the statement inserts them in
-    // the order given (cheaper sorted here than by PostgreSQL), so
-    // concurrent statements take their locks in one order and consecutive
-    // inserts land on neighbouring index leaves.
+    // (1-based), in the primary key's order (`key_order`): the statement
+    // inserts them in the order given, cheaper sorted here than by PostgreSQL.
     let mut copies = HashSet::new();
     let mut blocks: Vec<(&str, &ObjectRef, i64)> = Vec::new();
     for (place, p) in sorted().enumerate() {
@@ -240,14 +238,7 @@ pub async fn write(
             blocks.extend(list.iter().map(|o| (site, o, place as i64 + 1)));
         }
     }
-    blocks.sort_unstable_by_key(|&(site, o, _)| {
-        (
-            site,
-            o.id.as_str(),
-            o.product.as_str(),
-            o.object_type.as_str(),
-        )
-    });
+    blocks.sort_unstable_by_key(|&(site, o, _)| key_order(site, o));
     // An event may name an object twice: once is enough (`fits` refused
     // groups where two events name one object).
     blocks.dedup_by_key(|&mut (site, o, _)| (site, o));
