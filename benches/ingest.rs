@@ -13,6 +13,12 @@
 //!
 //! Prints each round and the totals: both throughputs, their ratio, aarc's
 //! p50/p99 latency and its peak RSS (VmHWM), against the issue's targets.
+//!
+//! To compare a change or a setting in the same run, name a second aarc:
+//! `BENCH_COMPARE_BIN=/path/to/other/aarc` and/or `BENCH_COMPARE_ENV="AARC_X=1
+//! AARC_Y=2"` start it beside the first; each round then drives both with
+//! one-object events and prints the second's figures and its ratio to the
+//! first's.
 
 mod common;
 
@@ -20,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::cpu::CpuUse;
 use common::http1::Http1;
 use common::*;
 use secrecy::SecretString;
@@ -260,27 +267,52 @@ async fn main() {
         "each run lasts {}s; baseline and aarc alternate {rounds} times",
         secs.as_secs()
     );
-    let aarc = AarcProcess::start(&db_url, &[("AARC_RECONCILER", "off")]).await;
-    let (mut baselines, mut singles) = (Vec::new(), Vec::new());
+    let aarc = AarcProcess::start(
+        env!("CARGO_BIN_EXE_aarc"),
+        &db_url,
+        &[("AARC_RECONCILER", "off")],
+    )
+    .await;
+    let other = Comparison::from_env(&db_url).await;
+    let (mut baselines, mut singles, mut others) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         println!(
             "round {round}: pgbench, {CLIENTS} clients, one single-row INSERT per transaction"
         );
         baselines.push(pgbench(&db_url, CLIENTS, secs));
         println!("round {round}: aarc, {CLIENTS} connections posting signed v2 events of one object each");
+        let cpu_before = CpuUse::now(aarc.pid());
         let single = drive(&aarc.base, round, CLIENTS, secs, 1).await;
+        let cpu = CpuUse::now(aarc.pid()).per_request(&cpu_before, single.requests as u64);
         println!(
-            "  aarc: {:.0} events/s = {:.2}x, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+            "  aarc: {:.0} events/s = {:.2}x, p50 {:.2} ms, p99 {:.2} ms, errors {}\n  {cpu}",
             single.per_second(),
             single.per_second() / baselines[round - 1],
             single.percentile_ms(0.5),
             single.percentile_ms(0.99),
             single.errors
         );
+        if let Some(other) = &other {
+            println!("round {round}: the second aarc ({}), as above", other.name);
+            let cpu_before = CpuUse::now(other.process.pid());
+            let figures = drive(&other.process.base, round + 1000, CLIENTS, secs, 1).await;
+            let cpu =
+                CpuUse::now(other.process.pid()).per_request(&cpu_before, figures.requests as u64);
+            println!(
+                "  second aarc: {:.0} events/s = {:.2}x the first, p50 {:.2} ms, p99 {:.2} ms, errors {}\n  {cpu}",
+                figures.per_second(),
+                figures.per_second() / single.per_second(),
+                figures.percentile_ms(0.5),
+                figures.percentile_ms(0.99),
+                figures.errors
+            );
+            others.push(figures);
+        }
         singles.push(single);
     }
     let baseline = baselines.iter().sum::<f64>() / baselines.len() as f64;
     let single = Figures::combined(&singles);
+    let compared = other.map(|other| (other.name, Figures::combined(&others)));
 
     let (mut bares, mut larges) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
@@ -324,6 +356,14 @@ async fn main() {
         single.percentile_ms(0.99),
         single.percentile_ms(0.5)
     );
+    if let Some((name, figures)) = &compared {
+        println!(
+            "the second aarc ({name}): {:.0} events/s = {:.2}x the first, p99 {:.2} ms",
+            figures.per_second(),
+            figures.per_second() / single.per_second(),
+            figures.percentile_ms(0.99)
+        );
+    }
     println!("peak RSS of aarc {rss:.1} MiB (target < 100 MiB)");
     println!("{groups}");
     println!(
@@ -338,6 +378,34 @@ async fn main() {
     }
 }
 
+/// The second aarc of `BENCH_COMPARE_BIN` / `BENCH_COMPARE_ENV`, if named.
+struct Comparison {
+    name: String,
+    process: AarcProcess,
+}
+
+impl Comparison {
+    async fn from_env(db_url: &str) -> Option<Self> {
+        let binary = std::env::var("BENCH_COMPARE_BIN").ok();
+        let vars = std::env::var("BENCH_COMPARE_ENV").ok();
+        if binary.is_none() && vars.is_none() {
+            return None;
+        }
+        let vars = vars.unwrap_or_default();
+        let mut settings: Vec<(&str, &str)> = vec![("AARC_RECONCILER", "off")];
+        for pair in vars.split_whitespace() {
+            let (name, value) = pair
+                .split_once('=')
+                .unwrap_or_else(|| panic!("BENCH_COMPARE_ENV: {pair:?} is not NAME=value"));
+            settings.push((name, value));
+        }
+        let binary = binary.unwrap_or_else(|| env!("CARGO_BIN_EXE_aarc").to_string());
+        let name = format!("{binary} {vars}").trim().to_string();
+        let process = AarcProcess::start(&binary, db_url, &settings).await;
+        Some(Self { name, process })
+    }
+}
+
 /// `aarc serve` as a child process (so its memory can be read), killed on drop.
 struct AarcProcess {
     child: std::process::Child,
@@ -345,13 +413,13 @@ struct AarcProcess {
 }
 
 impl AarcProcess {
-    async fn start(db_url: &str, vars: &[(&str, &str)]) -> Self {
+    async fn start(binary: &str, db_url: &str, vars: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
+        let child = std::process::Command::new(binary)
             .arg("serve")
             .env("DATABASE_URL", db_url)
             .env("AARC_LISTEN", format!("127.0.0.1:{port}"))

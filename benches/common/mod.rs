@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cpu;
 pub mod http1;
 
 use std::future::Future;

@@ -13,6 +13,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::auth::Authenticated;
+use super::remembered::RememberedTenants;
 use super::{write_requests, Receipt};
 use crate::domain::{EventKind, PolicyEvent, ReceiveMode};
 use crate::Error;
@@ -62,8 +63,14 @@ impl GroupCommit {
     pub fn start(pool: PgPool, settings: GroupSettings) -> Self {
         let (queue, jobs) = mpsc::channel(4096);
         let jobs = Arc::new(Mutex::new(jobs));
+        let remembered = Arc::new(RememberedTenants::default());
         for _ in 0..settings.writers.max(1) {
-            tokio::spawn(run_writer(pool.clone(), jobs.clone(), settings));
+            let conn = WriterConnection {
+                pool: pool.clone(),
+                held: None,
+                remembered: remembered.clone(),
+            };
+            tokio::spawn(run_writer(conn, jobs.clone(), settings));
         }
         Self { queue }
     }
@@ -102,6 +109,8 @@ const RECHECK_AFTER: Duration = Duration::from_secs(1);
 struct WriterConnection {
     pool: PgPool,
     held: Option<(PoolConnection<Postgres>, Instant)>,
+    /// Shared by the writers: the tenants as last read (`remembered`).
+    remembered: Arc<RememberedTenants>,
 }
 
 impl WriterConnection {
@@ -133,8 +142,11 @@ impl WriterConnection {
     }
 }
 
-async fn run_writer(pool: PgPool, jobs: Arc<Mutex<mpsc::Receiver<Job>>>, settings: GroupSettings) {
-    let mut conn = WriterConnection { pool, held: None };
+async fn run_writer(
+    mut conn: WriterConnection,
+    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+    settings: GroupSettings,
+) {
     while let Some(group) = gather(&jobs, settings).await {
         let (alone, together): (Vec<Job>, Vec<Job>) =
             group.into_iter().partition(Job::must_be_alone);
@@ -171,8 +183,9 @@ async fn attempt(
     conn: &mut WriterConnection,
     requests: &[super::Request<'_>],
 ) -> Result<Vec<Result<Receipt, Error>>, Error> {
+    let remembered = conn.remembered.clone();
     let outcome = match conn.get().await {
-        Ok(c) => write_requests(c, requests).await,
+        Ok(c) => write_requests(c, &remembered, requests).await,
         Err(e) => Err(e),
     };
     conn.discard_if_broken(&outcome);

@@ -7,6 +7,9 @@ pub mod auth;
 pub mod envelope;
 pub mod events;
 pub mod group;
+pub mod remembered;
+
+use std::collections::HashMap;
 
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
@@ -19,6 +22,7 @@ use crate::store::{
 use crate::Error;
 use auth::{Authenticated, RequestAuth};
 pub use group::{GroupCommit, GroupSettings};
+use remembered::RememberedTenants;
 
 /// Everything the receiver needs from an HTTP request, without actix types.
 pub struct WebhookRequest<'a> {
@@ -81,14 +85,46 @@ pub(crate) type Request<'a> = (&'a Authenticated, ReceiveMode, &'a [PolicyEvent]
 /// means none of the events was committed.
 pub(crate) async fn write_requests(
     conn: &mut sqlx::PgConnection,
+    remembered: &RememberedTenants,
     requests: &[Request<'_>],
 ) -> Result<Vec<Result<Receipt, Error>>, Error> {
-    // Every sender as the tenants table knows it before anything is written.
     let keys: Vec<(&str, &str)> = requests.iter().map(|(who, _, _)| tenant_key(who)).collect();
+    // Senders as this process last read them, confirmed by the statement
+    // that writes the events (it writes nothing if one has changed).
+    if let Some(known) = remembered.recall(&keys) {
+        let mut unchanged = store::tenants::Unchanged::default();
+        for (kind, key) in &keys {
+            if let Some(state) = known.get(&(kind.to_string(), key.to_string())) {
+                unchanged.expect(kind, key, state);
+            }
+        }
+        if let Some(receipts) =
+            write_checked(conn, requests, &keys, &known, Some(&unchanged)).await?
+        {
+            return Ok(receipts);
+        }
+    }
+    // Every sender as the tenants table knows it before anything is written.
     let known = store::tenants::install_states(conn, &keys).await?;
+    remembered.remember(&keys, &known);
+    let receipts = write_checked(conn, requests, &keys, &known, None).await?;
+    receipts.ok_or_else(|| Error::Internal("a group expecting no tenant found one changed".into()))
+}
+
+/// `write_requests` once the senders' states are `known`. With `unchanged`
+/// (only Connect senders: nothing is written before the events) it answers
+/// `None` when the group cannot be written in one statement that confirms
+/// them, or a tenant was found changed — nothing is written then.
+async fn write_checked(
+    conn: &mut sqlx::PgConnection,
+    requests: &[Request<'_>],
+    keys: &[(&str, &str)],
+    known: &HashMap<remembered::TenantKey, store::tenants::InstallState>,
+    unchanged: Option<&store::tenants::Unchanged<'_>>,
+) -> Result<Option<Vec<Result<Receipt, Error>>>, Error> {
     let mut answers: Vec<Result<(), Error>> = Vec::with_capacity(requests.len());
     let mut senders = Vec::with_capacity(requests.len());
-    for ((who, _, events), key) in requests.iter().zip(&keys) {
+    for ((who, _, events), key) in requests.iter().zip(keys) {
         let known = known.get(&(key.0.to_string(), key.1.to_string()));
         let allowed = check_request(who, known, events);
         // A Forge installation is registered (or refreshed) only when its
@@ -96,6 +132,7 @@ pub(crate) async fn write_requests(
         senders.push(match (who, &allowed) {
             (_, Err(_)) => None,
             (Authenticated::Connect(t), Ok(())) => Some((t.clone(), None)),
+            (Authenticated::Forge(_), Ok(())) if unchanged.is_some() => return Ok(None),
             (Authenticated::Forge(inst), Ok(())) => {
                 let (t, created) = store::tenants::upsert_forge(conn, inst).await?;
                 let new_site = created.then(|| t.cloud_id.to_string());
@@ -114,12 +151,24 @@ pub(crate) async fn write_requests(
             }));
         }
     }
+    let fits = store::inbox_at_once::fits(&pending);
+    // Refusals and groups needing more than one statement are settled
+    // against a fresh read of the tenants.
+    if unchanged.is_some() && (pending.is_empty() || !fits || answers.iter().any(Result::is_err)) {
+        return Ok(None);
+    }
     // The usual group is one statement, atomic by itself; anything else
     // takes a few, in one transaction.
     let outcomes = if pending.is_empty() {
         Vec::new()
-    } else if store::inbox_at_once::fits(&pending) {
-        store::inbox::record_at_once(conn, &pending, store::inbox_at_once::Written::Alone).await?
+    } else if fits {
+        let alone = store::inbox_at_once::Written::Alone;
+        let none_expected = store::tenants::Unchanged::default();
+        let expected = unchanged.unwrap_or(&none_expected);
+        match store::inbox::record_at_once(conn, &pending, alone, expected).await? {
+            Some(outcomes) => outcomes,
+            None => return Ok(None),
+        }
     } else {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let outcomes = store::inbox::record_in_rounds(&mut tx, &pending).await?;
@@ -152,7 +201,7 @@ pub(crate) async fn write_requests(
             }
         }));
     }
-    Ok(receipts)
+    Ok(Some(receipts))
 }
 
 /// The (kind, key) naming the sender's row in the tenants table.

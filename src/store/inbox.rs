@@ -65,7 +65,9 @@ async fn record_all(
     events: &[Pending<'_>],
 ) -> Result<Vec<Outcome>, Error> {
     if inbox_at_once::fits(events) {
-        record_at_once(conn, events, Written::InTransaction).await
+        record_at_once(conn, events, Written::InTransaction, &Default::default())
+            .await?
+            .ok_or_else(nothing_expected_changed)
     } else {
         record_in_rounds(conn, events).await
     }
@@ -74,21 +76,33 @@ async fn record_all(
 /// `record_all` for events `inbox_at_once::fits` accepted: one statement,
 /// atomic by itself; `written` says whether it is a transaction of its own
 /// (the group commit's usual case, which may try the faster form first).
+/// Writes nothing and answers `None` when a tenant is no longer as
+/// `unchanged` expects.
 pub async fn record_at_once(
     conn: &mut PgConnection,
     events: &[Pending<'_>],
     written: Written,
-) -> Result<Vec<Outcome>, Error> {
-    let stored = inbox_at_once::write(conn, events, true, written).await?;
-    Ok(events
-        .iter()
-        .zip(stored)
-        .map(|(p, stored)| match stored {
-            None => Outcome::Duplicate,
-            Some(_) if p.event.is_ignored() => Outcome::Ignored,
-            Some(_) => Outcome::Applied,
-        })
-        .collect())
+    unchanged: &tenants::Unchanged<'_>,
+) -> Result<Option<Vec<Outcome>>, Error> {
+    let Some(stored) = inbox_at_once::write(conn, events, true, written, unchanged).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        events
+            .iter()
+            .zip(stored)
+            .map(|(p, stored)| match stored {
+                None => Outcome::Duplicate,
+                Some(_) if p.event.is_ignored() => Outcome::Ignored,
+                Some(_) => Outcome::Applied,
+            })
+            .collect(),
+    ))
+}
+
+/// A statement that expected no tenant found one changed: a bug, not input.
+fn nothing_expected_changed() -> Error {
+    Error::Internal("a statement expecting no tenant reported one changed".into())
 }
 
 /// `record_all` for any events: a few statements, which the caller runs in
@@ -97,7 +111,15 @@ pub async fn record_in_rounds(
     conn: &mut PgConnection,
     events: &[Pending<'_>],
 ) -> Result<Vec<Outcome>, Error> {
-    let stored = inbox_at_once::write(conn, events, false, Written::InTransaction).await?;
+    let stored = inbox_at_once::write(
+        conn,
+        events,
+        false,
+        Written::InTransaction,
+        &Default::default(),
+    )
+    .await?
+    .ok_or_else(nothing_expected_changed)?;
     let mut outcomes = Vec::with_capacity(events.len());
     let mut object_blocks = Vec::new();
     for (pending, stored) in events.iter().zip(&stored) {

@@ -12,6 +12,7 @@ use sqlx::{PgConnection, Row};
 
 use super::blocks::{key_order, write_blocks, Existing};
 use super::inbox::Pending;
+use super::tenants::{unchanged_sql, Unchanged};
 use crate::domain::{EventKind, ObjectRef};
 use crate::Error;
 
@@ -91,8 +92,9 @@ fn statement(careful: bool) -> String {
         "SELECT cloud_id FROM ins WHERE cardinality($10::bigint[]) > 0",
         existing,
     );
+    let fresh = unchanged_sql(14);
     format!(
-        "WITH u AS (
+        "WITH {fresh}, u AS (
             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
                                  $6::text[], $7::uuid[], $8::text[], $9::text[])
                  WITH ORDINALITY AS u(cloud_id, source, event_id, event_type, event_time, mode,
@@ -102,14 +104,15 @@ fn statement(careful: bool) -> String {
                                       tenant_id, status, raw)
             SELECT cloud_id, source, event_id, event_type, event_time, mode, tenant_id, status,
                    raw::jsonb
-            FROM u ORDER BY ord
+            FROM u WHERE (SELECT ok FROM fresh) ORDER BY ord
             {on_seen_event}
             RETURNING id, received_at, cloud_id, source, event_id
          ), objs AS (
             SELECT * FROM UNNEST($10::bigint[], $11::text[], $12::text[], $13::text[])
                  WITH ORDINALITY AS o(ev, product, object_type, object_id, n)
          ), {blocks}
-         SELECT id, received_at, cloud_id, source, event_id FROM ins"
+         SELECT f.ok AS fresh, i.id, i.received_at, i.cloud_id, i.source, i.event_id
+         FROM fresh f LEFT JOIN ins i ON true"
     )
 }
 
@@ -155,6 +158,7 @@ async fn run(
     conn: &mut PgConnection,
     sql: &str,
     c: &Columns<'_>,
+    unchanged: &Unchanged<'_>,
 ) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
     sqlx::query(sql)
         .bind(&c.cloud_ids)
@@ -170,6 +174,12 @@ async fn run(
         .bind(&c.products)
         .bind(&c.types)
         .bind(&c.ids)
+        .bind(unchanged.count())
+        .bind(&unchanged.kinds)
+        .bind(&unchanged.keys)
+        .bind(&unchanged.installed)
+        .bind(&unchanged.site_urls)
+        .bind(&unchanged.shared_secrets)
         .fetch_all(conn)
         .await
 }
@@ -189,13 +199,15 @@ pub enum Written {
 
 /// Inserts the inbox rows of the events not seen before and — when
 /// `with_blocks` (only for what `fits` accepts) — the object blocks of those
-/// new events, in one statement.
+/// new events, in one statement. It writes nothing and answers `None` when a
+/// tenant is no longer as `unchanged` expects.
 pub async fn write(
     conn: &mut PgConnection,
     events: &[Pending<'_>],
     with_blocks: bool,
     written: Written,
-) -> Result<Stored, Error> {
+    unchanged: &Unchanged<'_>,
+) -> Result<Option<Stored>, Error> {
     // Sorted by key (position breaking ties): concurrent statements wait on
     // each other's keys in one order, and the first of two copies wins.
     let mut order: Vec<usize> = (0..events.len()).collect();
@@ -254,19 +266,31 @@ pub async fn write(
         && copies.len() == events.len()
         && optimistic_now();
     let rows = if optimistic {
-        match run(conn, &OPTIMISTIC, &columns).await {
+        match run(conn, &OPTIMISTIC, &columns, unchanged).await {
             Err(e) if is_unique_violation(&e) => {
                 CAREFUL_GROUPS_LEFT.store(CAREFUL_AFTER_CONFLICT, Ordering::Relaxed);
-                run(conn, &CAREFUL, &columns).await?
+                run(conn, &CAREFUL, &columns, unchanged).await?
             }
             other => other?,
         }
     } else {
-        run(conn, &CAREFUL, &columns).await?
+        run(conn, &CAREFUL, &columns, unchanged).await?
     };
+    // `fresh` is on every row, and there is always one row.
+    let fresh = match rows.first() {
+        Some(row) => row.try_get::<bool, _>("fresh")?,
+        None => false,
+    };
+    if !fresh {
+        return Ok(None);
+    }
     let mut new_rows: HashMap<(String, String, String), (i64, DateTime<Utc>)> =
         HashMap::with_capacity(rows.len());
     for row in rows {
+        // The one row of a statement that inserted nothing names no event.
+        if row.try_get::<Option<i64>, _>("id")?.is_none() {
+            continue;
+        }
         new_rows.insert(
             (
                 row.try_get("cloud_id")?,
@@ -282,5 +306,5 @@ pub async fn write(
         let (site, id, source) = key(&events[i]);
         stored[i] = new_rows.remove(&(site.to_string(), source.to_string(), id.to_string()));
     }
-    Ok(stored)
+    Ok(Some(stored))
 }

@@ -90,6 +90,7 @@ pub async fn find_connect(pool: &PgPool, client_key: &str) -> Result<Option<Tena
 }
 
 /// What the receiver checks of a tenant when it stores its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallState {
     pub installed: bool,
     pub site_url: Option<String>,
@@ -125,6 +126,66 @@ pub async fn install_states(
         );
     }
     Ok(states)
+}
+
+/// Tenants as the caller last read them, for a statement that writes only
+/// if every one of them is still so (`inbox_at_once::write`): the check
+/// rides in the statement that stores the events instead of a read before it.
+#[derive(Debug, Default)]
+pub struct Unchanged<'a> {
+    pub(crate) kinds: Vec<&'a str>,
+    pub(crate) keys: Vec<&'a str>,
+    pub(crate) installed: Vec<bool>,
+    pub(crate) site_urls: Vec<Option<&'a str>>,
+    pub(crate) shared_secrets: Vec<Option<&'a str>>,
+}
+
+impl<'a> Unchanged<'a> {
+    /// Expects the tenant (kind, key) to be recorded, and recorded as `state`.
+    /// A tenant expected twice is checked once.
+    pub fn expect(&mut self, kind: &'a str, key: &'a str, state: &'a InstallState) {
+        if self
+            .kinds
+            .iter()
+            .zip(&self.keys)
+            .any(|(k, n)| *k == kind && *n == key)
+        {
+            return;
+        }
+        self.kinds.push(kind);
+        self.keys.push(key);
+        self.installed.push(state.installed);
+        self.site_urls.push(state.site_url.as_deref());
+        self.shared_secrets.push(state.shared_secret.as_deref());
+    }
+
+    /// How many tenants must be found unchanged.
+    pub(crate) fn count(&self) -> i64 {
+        self.kinds.len() as i64
+    }
+}
+
+/// The CTE `fresh`, one row with `ok`: every tenant of an `Unchanged` bound
+/// at `$first`.. is recorded as expected (true when none is expected).
+pub(crate) fn unchanged_sql(first: usize) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    format!(
+        "fresh AS (
+            SELECT count(*) = {count}::bigint AS ok
+            FROM UNNEST({kinds}::text[], {keys}::text[], {installed}::bool[], {urls}::text[],
+                        {secrets}::text[]) AS e(kind, tenant_key, installed, site_url, shared_secret)
+            JOIN tenants t ON t.kind = e.kind AND t.tenant_key = e.tenant_key
+                 AND t.installed = e.installed
+                 AND t.site_url IS NOT DISTINCT FROM e.site_url
+                 AND t.shared_secret IS NOT DISTINCT FROM e.shared_secret
+         )",
+        count = p(0),
+        kinds = p(1),
+        keys = p(2),
+        installed = p(3),
+        urls = p(4),
+        secrets = p(5),
+    )
 }
 
 /// Registers a Forge installation or refreshes what we know of it. The app

@@ -154,6 +154,46 @@ async fn a_remembered_secret_that_changed_is_not_accepted() {
     assert_eq!(app.inbox_count(&old.cloud_id).await, 2);
 }
 
+/// Writers remember the tenants they read and let the group's statement
+/// confirm them; a change made elsewhere (another replica, an operator's
+/// SQL) must still decide the next request, in both directions.
+#[tokio::test]
+async fn a_tenant_changed_elsewhere_is_checked_as_the_table_has_it() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let post = |id: &'static str| {
+        let event = v2_objects_event(&t.cloud_id, &[id]);
+        let (app, t) = (&app, &t);
+        async move { app.post_structured(t, &event).await }
+    };
+    assert_eq!(post("one").await.status(), 202, "remembered installed");
+    let set_installed = |installed: bool| {
+        sqlx::query("UPDATE tenants SET installed = $1 WHERE kind = 'connect' AND tenant_key = $2")
+            .bind(installed)
+            .bind(&t.client_key)
+            .execute(&app.pool)
+    };
+    set_installed(false).await.unwrap();
+    let refused = problem(post("two").await, 401).await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("uninstalled"),
+        "{refused}"
+    );
+    assert_eq!(
+        app.inbox_count(&t.cloud_id).await,
+        1,
+        "nothing of the refused request"
+    );
+    set_installed(true).await.unwrap();
+    assert_eq!(
+        post("three").await.status(),
+        202,
+        "remembered uninstalled, but installed again"
+    );
+    assert_eq!(post("four").await.status(), 202);
+    assert_eq!(app.inbox_count(&t.cloud_id).await, 3);
+}
+
 #[tokio::test]
 async fn an_event_naming_an_object_twice_blocks_it_once() {
     let app = spawn_app().await;
