@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod envelope;
 pub mod events;
+mod forge_senders;
 pub mod group;
 pub mod remembered;
 
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
-use crate::domain::{CloudId, EventKind, EventSite, PolicyEvent, ReceiveMode};
+use crate::domain::{CloudId, EventKind, EventSite, ForgeInstallation, PolicyEvent, ReceiveMode};
 use crate::store::{
     self,
     inbox::{Outcome, Pending},
@@ -122,24 +123,41 @@ async fn write_checked(
     known: &HashMap<remembered::TenantKey, store::tenants::InstallState>,
     unchanged: Option<&store::tenants::Unchanged<'_>>,
 ) -> Result<Option<Vec<Result<Receipt, Error>>>, Error> {
-    let mut answers: Vec<Result<(), Error>> = Vec::with_capacity(requests.len());
-    let mut senders = Vec::with_capacity(requests.len());
-    for ((who, _, events), key) in requests.iter().zip(keys) {
-        let known = known.get(&(key.0.to_string(), key.1.to_string()));
-        let allowed = check_request(who, known, events);
-        // A Forge installation is registered (or refreshed) only when its
-        // request is accepted: a refused request changes nothing.
-        senders.push(match (who, &allowed) {
-            (_, Err(_)) => None,
+    let answers: Vec<Result<(), Error>> = requests
+        .iter()
+        .zip(keys)
+        .map(|((who, _, events), key)| {
+            check_request(
+                who,
+                known.get(&(key.0.to_string(), key.1.to_string())),
+                events,
+            )
+        })
+        .collect();
+    // A Forge installation is registered (or refreshed) only when its
+    // request is accepted: a refused request changes nothing.
+    let accepted_forge: Vec<(usize, &ForgeInstallation)> = requests
+        .iter()
+        .zip(&answers)
+        .enumerate()
+        .filter_map(|(i, ((who, _, _), allowed))| match (who, allowed) {
+            (Authenticated::Forge(inst), Ok(())) => Some((i, inst)),
+            _ => None,
+        })
+        .collect();
+    if unchanged.is_some() && !accepted_forge.is_empty() {
+        return Ok(None);
+    }
+    let mut senders: Vec<Option<forge_senders::Registered>> = requests
+        .iter()
+        .zip(&answers)
+        .map(|((who, _, _), allowed)| match (who, allowed) {
             (Authenticated::Connect(t), Ok(())) => Some((t.clone(), None)),
-            (Authenticated::Forge(_), Ok(())) if unchanged.is_some() => return Ok(None),
-            (Authenticated::Forge(inst), Ok(())) => {
-                let (t, created) = store::tenants::upsert_forge(conn, inst).await?;
-                let new_site = created.then(|| t.cloud_id.to_string());
-                Some((t, new_site))
-            }
-        });
-        answers.push(allowed);
+            _ => None,
+        })
+        .collect();
+    for (i, registered) in forge_senders::register(conn, &accepted_forge).await? {
+        senders[i] = Some(registered);
     }
     let mut pending = Vec::new();
     for ((_, mode, events), sender) in requests.iter().zip(&senders) {

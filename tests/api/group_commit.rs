@@ -210,3 +210,55 @@ async fn an_event_naming_an_object_twice_blocks_it_once() {
         .await;
     assert_eq!(history, 1, "the event is in the object's history once");
 }
+
+/// Many requests of one Forge installation in one group: the installation
+/// is registered once for them all, and ends as registering them one by one
+/// would leave it — with the system token that expires last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_one_forge_installation_registers_it_as_one_by_one_would() {
+    let app = grouping_app().await;
+    let (installation, cloud_id) = new_forge_installation();
+    let now = chrono::Utc::now().timestamp();
+    let expiries: Vec<i64> = (0..12).map(|i| now + 600 + (i * 7919) % 3600).collect();
+    let latest = *expiries.iter().max().unwrap();
+    let posts = expiries.iter().enumerate().map(|(i, exp)| {
+        let fit = sign_fit(&fit_claims(&installation, &cloud_id), 1);
+        let event = v2_objects_event(&cloud_id, &[&format!("f-{i}")]);
+        let token = crate::auth_forge::system_token(*exp);
+        let request = app
+            .client
+            .post(app.url(WEBHOOK))
+            .bearer_auth(fit)
+            .header("Content-Type", "application/json")
+            .header("x-forge-oauth-system", token)
+            .body(event.to_string());
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(posts).await;
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+
+    let rows: Vec<(Option<String>,)> =
+        sqlx::query_as("SELECT system_token FROM tenants WHERE kind = 'forge' AND tenant_key = $1")
+            .bind(&installation)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 1, "one tenant row");
+    assert_eq!(
+        rows[0].0.as_deref(),
+        Some(crate::auth_forge::system_token(latest).as_str())
+    );
+    assert_eq!(app.blocked_count(&cloud_id).await, 12);
+    // Rows that share a receipt time were committed together.
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT received_at) FROM inbox_events WHERE cloud_id = $1",
+    )
+    .bind(&cloud_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        transactions < 12,
+        "the requests shared transactions ({transactions})"
+    );
+}
