@@ -3,6 +3,7 @@
 
 pub mod blocks;
 pub mod decisions;
+mod hide_chunk;
 pub mod inbox;
 pub mod inbox_at_once;
 pub mod observations;
