@@ -4,8 +4,8 @@
 //! registration is a round trip before the group's statement.
 //!
 //! The one registration stores what the requests' registrations in order
-//! would have left: the newest non-empty URLs and ids, and the system token
-//! that expires last (on a tie, the later request's).
+//! would have left: the later app id, the newest non-empty URLs, and the
+//! system token that expires last (on a tie, the later request's).
 
 use crate::domain::{ForgeInstallation, Tenant};
 use crate::store;
@@ -21,21 +21,8 @@ pub async fn register(
     conn: &mut sqlx::PgConnection,
     accepted: &[(usize, &ForgeInstallation)],
 ) -> Result<Vec<(usize, Registered)>, Error> {
-    let mut merged: Vec<(ForgeInstallation, Vec<usize>)> = Vec::new();
-    for &(index, inst) in accepted {
-        match merged
-            .iter_mut()
-            .find(|(m, _)| m.installation_id == inst.installation_id)
-        {
-            Some((m, indexes)) => {
-                merge(m, inst);
-                indexes.push(index);
-            }
-            None => merged.push((inst.clone(), vec![index])),
-        }
-    }
     let mut registered = Vec::with_capacity(accepted.len());
-    for (inst, indexes) in merged {
+    for (inst, indexes) in merged(accepted) {
         let (tenant, created) = store::tenants::upsert_forge(conn, &inst).await?;
         let mut new_site = created.then(|| tenant.cloud_id.to_string());
         for index in indexes {
@@ -45,9 +32,28 @@ pub async fn register(
     Ok(registered)
 }
 
+/// The requests of one installation on one site, merged, with their
+/// indexes. A token naming another site keeps its own registration: its
+/// events are checked against that site and stored under it.
+fn merged(accepted: &[(usize, &ForgeInstallation)]) -> Vec<(ForgeInstallation, Vec<usize>)> {
+    let mut merged: Vec<(ForgeInstallation, Vec<usize>)> = Vec::new();
+    for &(index, inst) in accepted {
+        let same = |m: &ForgeInstallation| {
+            m.installation_id == inst.installation_id && m.cloud_id == inst.cloud_id
+        };
+        match merged.iter_mut().find(|(m, _)| same(m)) {
+            Some((m, indexes)) => {
+                merge(m, inst);
+                indexes.push(index);
+            }
+            None => merged.push((inst.clone(), vec![index])),
+        }
+    }
+    merged
+}
+
 /// `later` registered after `into`, as `upsert_forge` would combine them.
 fn merge(into: &mut ForgeInstallation, later: &ForgeInstallation) {
-    into.cloud_id = later.cloud_id.clone();
     into.app_id = later.app_id.clone();
     if later.api_base_url.is_some() {
         into.api_base_url = later.api_base_url.clone();
@@ -69,6 +75,8 @@ fn merge(into: &mut ForgeInstallation, later: &ForgeInstallation) {
 mod tests {
     use super::*;
     use secrecy::{ExposeSecret, SecretString};
+
+    const SITE: &str = "7f3c2b1a-0d4e-4c5f-9a8b-1e2d3c4b5a69";
 
     fn inst(base: Option<&str>, token: Option<(&str, i64)>) -> ForgeInstallation {
         ForgeInstallation {
@@ -101,5 +109,16 @@ mod tests {
             "tie",
             "a tie goes to the later"
         );
+    }
+
+    #[test]
+    fn requests_naming_another_site_are_registered_apart() {
+        let a = inst(None, None);
+        let mut b = inst(None, None);
+        b.cloud_id = crate::domain::CloudId::parse("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d").unwrap();
+        let groups = merged(&[(0, &a), (1, &b), (2, &a)]);
+        let indexes: Vec<Vec<usize>> = groups.iter().map(|(_, i)| i.clone()).collect();
+        assert_eq!(indexes, vec![vec![0, 2], vec![1]]);
+        assert_eq!(groups[0].0.cloud_id.as_str(), SITE);
     }
 }

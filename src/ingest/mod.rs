@@ -113,9 +113,12 @@ pub(crate) async fn write_requests(
 }
 
 /// `write_requests` once the senders' states are `known`. With `unchanged`
-/// (only Connect senders: nothing is written before the events) it answers
-/// `None` when the group cannot be written in one statement that confirms
-/// them, or a tenant was found changed — nothing is written then.
+/// (the remembered states, to be confirmed by the statement) it answers
+/// `None` — having written nothing — when a request is refused, when there
+/// is nothing to write, when a sender is a Forge installation (registering
+/// it would be a write before the events), when the group needs more than
+/// one statement, or when a tenant was found changed: all of these are
+/// settled after a fresh read.
 async fn write_checked(
     conn: &mut sqlx::PgConnection,
     requests: &[Request<'_>],

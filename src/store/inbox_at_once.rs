@@ -92,9 +92,9 @@ fn statement(careful: bool) -> String {
         "SELECT cloud_id FROM ins WHERE cardinality($10::bigint[]) > 0",
         existing,
     );
-    let fresh = unchanged_sql(14);
+    let still_current = unchanged_sql(14);
     format!(
-        "WITH {fresh}, u AS (
+        "WITH {still_current}, u AS (
             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
                                  $6::text[], $7::uuid[], $8::text[], $9::text[])
                  WITH ORDINALITY AS u(cloud_id, source, event_id, event_type, event_time, mode,
@@ -104,15 +104,15 @@ fn statement(careful: bool) -> String {
                                       tenant_id, status, raw)
             SELECT cloud_id, source, event_id, event_type, event_time, mode, tenant_id, status,
                    raw::jsonb
-            FROM u WHERE (SELECT ok FROM fresh) ORDER BY ord
+            FROM u WHERE (SELECT ok FROM still_current) ORDER BY ord
             {on_seen_event}
             RETURNING id, received_at, cloud_id, source, event_id
          ), objs AS (
             SELECT * FROM UNNEST($10::bigint[], $11::text[], $12::text[], $13::text[])
                  WITH ORDINALITY AS o(ev, product, object_type, object_id, n)
          ), {blocks}
-         SELECT f.ok AS fresh, i.id, i.received_at, i.cloud_id, i.source, i.event_id
-         FROM fresh f LEFT JOIN ins i ON true"
+         SELECT c.ok AS still_current, i.id, i.received_at, i.cloud_id, i.source, i.event_id
+         FROM still_current c LEFT JOIN ins i ON true"
     )
 }
 
@@ -276,12 +276,12 @@ pub async fn write(
     } else {
         run(conn, &CAREFUL, &columns, unchanged).await?
     };
-    // `fresh` is on every row, and there is always one row.
-    let fresh = match rows.first() {
-        Some(row) => row.try_get::<bool, _>("fresh")?,
+    // `still_current` is on every row, and there is always one row.
+    let still_current = match rows.first() {
+        Some(row) => row.try_get::<bool, _>("still_current")?,
         None => false,
     };
-    if !fresh {
+    if !still_current {
         return Ok(None);
     }
     let mut new_rows: HashMap<(String, String, String), (i64, DateTime<Utc>)> =

@@ -165,12 +165,12 @@ impl<'a> Unchanged<'a> {
     }
 }
 
-/// The CTE `fresh`, one row with `ok`: every tenant of an `Unchanged` bound
+/// The CTE `still_current`, one row with `ok`: every tenant of an `Unchanged` bound
 /// at `$first`.. is recorded as expected (true when none is expected).
 pub(crate) fn unchanged_sql(first: usize) -> String {
     let p = |i: usize| format!("${}", first + i);
     format!(
-        "fresh AS (
+        "still_current AS (
             SELECT count(*) = {count}::bigint AS ok
             FROM UNNEST({kinds}::text[], {keys}::text[], {installed}::bool[], {urls}::text[],
                         {secrets}::text[]) AS e(kind, tenant_key, installed, site_url, shared_secret)
@@ -188,9 +188,8 @@ pub(crate) fn unchanged_sql(first: usize) -> String {
     )
 }
 
-/// Registers a Forge installation or refreshes what we know of it. The app
-/// system token is replaced only by one that expires later (the newest).
 /// Registers or refreshes a Forge tenant; returns it and whether it is new.
+/// The app system token is replaced only by one that expires later.
 pub async fn upsert_forge(
     conn: &mut PgConnection,
     inst: &ForgeInstallation,
