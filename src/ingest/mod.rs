@@ -148,7 +148,10 @@ async fn write_checked(
             _ => None,
         })
         .collect();
-    if unchanged.is_some() && !accepted_forge.is_empty() {
+    // Refusals are settled against a fresh read of the tenants, and so are
+    // Forge senders (registering them is a write before the events).
+    let refused = answers.iter().any(Result::is_err);
+    if unchanged.is_some() && (refused || !accepted_forge.is_empty()) {
         return Ok(None);
     }
     let mut senders: Vec<Option<forge_senders::Registered>> = requests
@@ -173,9 +176,8 @@ async fn write_checked(
         }
     }
     let fits = store::inbox_at_once::fits(&pending);
-    // Refusals and groups needing more than one statement are settled
-    // against a fresh read of the tenants.
-    if unchanged.is_some() && (pending.is_empty() || !fits || answers.iter().any(Result::is_err)) {
+    // So are groups needing more than one statement.
+    if unchanged.is_some() && (pending.is_empty() || !fits) {
         return Ok(None);
     }
     // The usual group is one statement, atomic by itself; anything else
