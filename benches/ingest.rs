@@ -312,7 +312,13 @@ async fn main() {
     }
     let baseline = baselines.iter().sum::<f64>() / baselines.len() as f64;
     let single = Figures::combined(&singles);
-    let compared = other.map(|other| (other.name, Figures::combined(&others)));
+    let compared = match other {
+        Some(other) => {
+            let groups = group_sizes(&other.process.base).await;
+            Some((other.name, Figures::combined(&others), groups))
+        }
+        None => None,
+    };
 
     let (mut bares, mut larges) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
@@ -356,9 +362,9 @@ async fn main() {
         single.percentile_ms(0.99),
         single.percentile_ms(0.5)
     );
-    if let Some((name, figures)) = &compared {
+    if let Some((name, figures, groups)) = &compared {
         println!(
-            "the second aarc ({name}): {:.0} events/s = {:.2}x the first, p99 {:.2} ms",
+            "the second aarc ({name}): {:.0} events/s = {:.2}x the first, p99 {:.2} ms; {groups}",
             figures.per_second(),
             figures.per_second() / single.per_second(),
             figures.percentile_ms(0.99)

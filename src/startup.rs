@@ -71,6 +71,7 @@ impl Application {
             pool.clone(),
             GroupSettings {
                 wait: config.ingest_batch_wait,
+                linger: config.ingest_batch_linger,
                 max_events: config.ingest_batch_max,
                 writers: config.ingest_writers,
             },

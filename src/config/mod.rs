@@ -55,6 +55,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub db_pool_size: u32,
     pub ingest_batch_wait: Duration,
+    pub ingest_batch_linger: Duration,
     pub ingest_batch_max: usize,
     pub ingest_writers: usize,
     pub status_cache_objects: usize,
@@ -154,7 +155,13 @@ impl Config {
             ingest_batch_wait: Duration::from_millis(bounded(
                 "AARC_INGEST_BATCH_WAIT_MS",
                 get("AARC_INGEST_BATCH_WAIT_MS"),
-                1,
+                2,
+                0..=100,
+            )?),
+            ingest_batch_linger: Duration::from_millis(bounded(
+                "AARC_INGEST_BATCH_LINGER_MS",
+                get("AARC_INGEST_BATCH_LINGER_MS"),
+                0,
                 0..=100,
             )?),
             ingest_batch_max: bounded(

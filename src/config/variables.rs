@@ -120,9 +120,15 @@ pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "AARC_INGEST_BATCH_WAIT_MS",
-        "1",
+        "2",
         "0",
-        "group commit: how long (0 to 100 ms) a writer waits for more requests",
+        "group commit: how long (0 to 100 ms) a group waits, gathering more requests, for the group being written before it to commit",
+    ),
+    (
+        "AARC_INGEST_BATCH_LINGER_MS",
+        "0",
+        "50",
+        "group commit: how long (0 to 100 ms) a group waits for more requests when no other is being written",
     ),
     (
         "AARC_INGEST_BATCH_MAX",

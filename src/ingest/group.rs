@@ -1,9 +1,11 @@
 //! Group commit. Requests are parsed and authenticated on their own (off the
 //! database's critical path), then queue their events here; a few writer
-//! tasks each take what is queued — waiting up to `AARC_INGEST_BATCH_WAIT_MS`
-//! for more, up to `AARC_INGEST_BATCH_MAX` events — and write it in one
-//! transaction. Every request is answered after that commit, with its own
-//! outcome. `synchronous_commit` stays on: one WAL flush serves the group.
+//! tasks take turns gathering what is queued into a group and writing it in
+//! one transaction. Every request is answered after that commit, with its
+//! own outcome. `synchronous_commit` stays on: one WAL flush serves the group.
+//!
+//! How a group is gathered — written as soon as none other is — is in
+//! `gather`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +15,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::auth::Authenticated;
+use super::gather::{gather, Queued, Writing};
 use super::remembered::RememberedTenants;
 use super::{write_requests, Receipt};
 use crate::domain::{EventKind, PolicyEvent, ReceiveMode};
@@ -21,8 +24,13 @@ use crate::Error;
 /// How groups are formed.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupSettings {
-    /// How long a writer holding a group waits for more requests.
+    /// How long a group waits for the group being written before it to
+    /// commit (gathering more requests meanwhile); after that it is written
+    /// alongside.
     pub wait: Duration,
+    /// How long a group waits for more requests when no other group is
+    /// being written (0: it is written at once).
+    pub linger: Duration,
     /// The most events in one transaction (a single larger request still
     /// goes through, alone).
     pub max_events: usize,
@@ -36,6 +44,17 @@ pub(super) struct Job {
     pub mode: ReceiveMode,
     pub events: Vec<PolicyEvent>,
     reply: oneshot::Sender<Result<Receipt, Error>>,
+    queued: tokio::time::Instant,
+}
+
+impl Queued for Job {
+    fn events(&self) -> usize {
+        self.events.len()
+    }
+
+    fn queued(&self) -> tokio::time::Instant {
+        self.queued
+    }
 }
 
 impl Job {
@@ -63,14 +82,19 @@ impl GroupCommit {
     pub fn start(pool: PgPool, settings: GroupSettings) -> Self {
         let (queue, jobs) = mpsc::channel(4096);
         let jobs = Arc::new(Mutex::new(jobs));
-        let remembered = Arc::new(RememberedTenants::default());
+        let shared = Arc::new(WriterConnections {
+            pool,
+            idle: std::sync::Mutex::new(Vec::new()),
+            remembered: RememberedTenants::default(),
+        });
+        let writing = Arc::new(Writing::default());
         for _ in 0..settings.writers.max(1) {
             let conn = WriterConnection {
-                pool: pool.clone(),
+                shared: shared.clone(),
                 held: None,
-                remembered: remembered.clone(),
+                from_pool: false,
             };
-            tokio::spawn(run_writer(conn, jobs.clone(), settings));
+            tokio::spawn(run_writer(conn, jobs.clone(), writing.clone(), settings));
         }
         Self { queue }
     }
@@ -91,6 +115,7 @@ impl GroupCommit {
                 mode,
                 events,
                 reply,
+                queued: tokio::time::Instant::now(),
             })
             .await
             .map_err(|_| stopped())?;
@@ -103,39 +128,79 @@ impl GroupCommit {
 /// connection would be refused (503) although the database is back.
 const RECHECK_AFTER: Duration = Duration::from_secs(1);
 
-/// A writer's own connection, held from one group to the next. sqlx pings a
-/// pooled connection when it is returned and again when it is taken: two
+/// The writers' connections, held from one group to the next: sqlx pings a
+/// pooled connection when it is returned and again when it is taken, two
 /// round trips per group, as many as the group's statement itself.
-struct WriterConnection {
+struct WriterConnections {
     pool: PgPool,
+    /// Connections between groups, the one used last on top: while groups
+    /// follow one another, each is written on the connection of the one
+    /// before — one PostgreSQL backend, its caches warm. (Writers taking
+    /// turns on a connection each cost PostgreSQL a sixth more per event.)
+    idle: std::sync::Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    /// The tenants as last read (`remembered`).
+    remembered: RememberedTenants,
+}
+
+impl WriterConnections {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<(PoolConnection<Postgres>, Instant)>> {
+        // Nothing panics while holding the lock; were it poisoned, the
+        // connections in it are still sound.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The connection a writer writes its group on.
+struct WriterConnection {
+    shared: Arc<WriterConnections>,
     held: Option<(PoolConnection<Postgres>, Instant)>,
-    /// Shared by the writers: the tenants as last read (`remembered`).
-    remembered: Arc<RememberedTenants>,
+    /// Whether the last `get` took a connection from the pool (which
+    /// tested it) rather than one held since an earlier group.
+    from_pool: bool,
 }
 
 impl WriterConnection {
     async fn get(&mut self) -> Result<&mut PgConnection, Error> {
-        let conn = match self.held.take() {
+        let held = match self.held.take() {
+            Some(held) => Some(held),
+            None => self.shared.idle().pop(),
+        };
+        self.from_pool = false;
+        let conn = match held {
             Some((conn, used)) if used.elapsed() < RECHECK_AFTER => conn,
             Some((mut conn, _)) => match conn.ping().await {
                 Ok(()) => conn,
                 Err(_) => {
                     conn.close_on_drop();
                     drop(conn);
-                    self.pool.acquire().await?
+                    self.from_pool = true;
+                    self.shared.pool.acquire().await?
                 }
             },
-            None => self.pool.acquire().await?,
+            None => {
+                self.from_pool = true;
+                self.shared.pool.acquire().await?
+            }
         };
         let (conn, _) = self.held.insert((conn, Instant::now()));
         Ok(&mut **conn)
     }
 
+    /// Once the group is written: the connection goes on top of the idle ones.
+    fn put_back(&mut self) {
+        if let Some(held) = self.held.take() {
+            self.shared.idle().push(held);
+        }
+    }
+
     /// After a write that failed for want of the database: the connection is
-    /// closed rather than used again, and the next group takes a fresh one.
+    /// closed rather than used again, and so are the idle ones — whatever
+    /// broke it (a restart, a terminated server) most likely broke them too
+    /// — so the next group takes a fresh one from the pool.
     fn discard_if_broken<T>(&mut self, outcome: &Result<T, Error>) {
         if matches!(outcome, Err(Error::Unavailable(_))) {
-            if let Some((mut conn, _)) = self.held.take() {
+            let idle = std::mem::take(&mut *self.shared.idle());
+            for (mut conn, _) in self.held.take().into_iter().chain(idle) {
                 conn.close_on_drop();
             }
         }
@@ -145,9 +210,10 @@ impl WriterConnection {
 async fn run_writer(
     mut conn: WriterConnection,
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+    writing: Arc<Writing>,
     settings: GroupSettings,
 ) {
-    while let Some(group) = gather(&jobs, settings).await {
+    while let Some((group, written)) = gather(&jobs, &writing, settings).await {
         let (alone, together): (Vec<Job>, Vec<Job>) =
             group.into_iter().partition(Job::must_be_alone);
         if !together.is_empty() {
@@ -156,6 +222,9 @@ async fn run_writer(
         for job in alone {
             write(&mut conn, vec![job]).await;
         }
+        // The connection is back before the next group may go, which takes it.
+        conn.put_back();
+        drop(written);
     }
     // The queue is closed (aarc is stopping): the connection goes back to
     // the pool, which is closed next.
@@ -166,13 +235,12 @@ async fn write_on(
     conn: &mut WriterConnection,
     requests: &[super::Request<'_>],
 ) -> Result<Vec<Result<Receipt, Error>>, Error> {
-    let reused = conn.held.is_some();
     let outcome = attempt(conn, requests).await;
     // A held connection may have died since its last group (terminated, or
     // the server restarted) without a ping noticing: once, on a fresh
     // connection. Should the lost answer hide a commit, the events are found
     // stored and answered as duplicates — still stored once, still 2xx.
-    if reused && matches!(outcome, Err(Error::Unavailable(_))) {
+    if !conn.from_pool && matches!(outcome, Err(Error::Unavailable(_))) {
         return attempt(conn, requests).await;
     }
     outcome
@@ -183,40 +251,13 @@ async fn attempt(
     conn: &mut WriterConnection,
     requests: &[super::Request<'_>],
 ) -> Result<Vec<Result<Receipt, Error>>, Error> {
-    let remembered = conn.remembered.clone();
+    let shared = conn.shared.clone();
     let outcome = match conn.get().await {
-        Ok(c) => write_requests(c, &remembered, requests).await,
+        Ok(c) => write_requests(c, &shared.remembered, requests).await,
         Err(e) => Err(e),
     };
     conn.discard_if_broken(&outcome);
     outcome
-}
-
-/// Takes the next group off the queue: whatever waits there now, then more
-/// until the group is full or the wait is over. One writer gathers at a time;
-/// the others are committing meanwhile.
-async fn gather(jobs: &Mutex<mpsc::Receiver<Job>>, settings: GroupSettings) -> Option<Vec<Job>> {
-    let mut jobs = jobs.lock().await;
-    let first = jobs.recv().await?;
-    let mut events = first.events.len();
-    let mut group = vec![first];
-    let deadline = tokio::time::Instant::now() + settings.wait;
-    while events < settings.max_events {
-        let next = match jobs.try_recv() {
-            Ok(job) => job,
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
-            Err(mpsc::error::TryRecvError::Empty) if settings.wait.is_zero() => break,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                match tokio::time::timeout_at(deadline, jobs.recv()).await {
-                    Ok(Some(job)) => job,
-                    _ => break,
-                }
-            }
-        };
-        events += next.events.len();
-        group.push(next);
-    }
-    Some(group)
 }
 
 /// Writes a group and answers each request. When the group's transaction

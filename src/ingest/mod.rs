@@ -7,6 +7,7 @@ pub mod auth;
 pub mod envelope;
 pub mod events;
 mod forge_senders;
+mod gather;
 pub mod group;
 pub mod remembered;
 

@@ -13,6 +13,7 @@ async fn grouping_app() -> TestApp {
     spawn_app_with_vars(
         &[
             ("AARC_INGEST_BATCH_WAIT_MS".into(), "50".into()),
+            ("AARC_INGEST_BATCH_LINGER_MS".into(), "50".into()),
             ("AARC_INGEST_BATCH_MAX".into(), "1000".into()),
         ],
         |_| {},
