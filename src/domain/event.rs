@@ -57,8 +57,8 @@ pub struct PolicyEvent {
     pub time: Option<DateTime<Utc>>,
     pub site: EventSite,
     pub kind: EventKind,
-    /// The event as received (structured form), kept in the inbox.
-    pub raw: serde_json::Value,
+    /// The event as received (structured form, as JSON text), kept in the inbox.
+    pub raw: String,
 }
 
 impl PolicyEvent {

@@ -2,7 +2,9 @@
 //! a dozen OpenTelemetry fields, each formatted into text when the span is
 //! created — on the webhook path that was a tenth of aarc's CPU. This one
 //! keeps what an operator reads in a log line: the request id (also sent
-//! back as `x-request-id`), method, route and, once known, the status.
+//! back as `x-request-id`), method and route. Not the status: a log line is
+//! written before the request ends (a refusal's line carries its status
+//! itself), so recording it at the end was work no line ever showed.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -21,19 +23,13 @@ impl RootSpanBuilder for RequestSpan {
             request_id = tracing::field::display(DisplayOrEmpty(request_id)),
             method = request.method().as_str(),
             route = route.as_deref().unwrap_or(request.path()),
-            status = tracing::field::Empty,
         )
     }
 
     fn on_request_end<B: MessageBody>(
-        span: Span,
-        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+        _span: Span,
+        _outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
-        let status = match outcome {
-            Ok(response) => response.status(),
-            Err(error) => error.as_response_error().status_code(),
-        };
-        span.record("status", status.as_u16());
     }
 }
 

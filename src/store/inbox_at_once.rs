@@ -147,7 +147,7 @@ struct Columns<'e> {
     modes: Vec<&'static str>,
     tenant_ids: Vec<uuid::Uuid>,
     statuses: Vec<&'static str>,
-    raws: Vec<String>,
+    raws: Vec<&'e str>,
     object_events: Vec<i64>,
     products: Vec<&'e str>,
     types: Vec<&'e str>,
@@ -230,7 +230,7 @@ pub async fn write(
                 }
             })
             .collect(),
-        raws: sorted().map(|p| p.event.raw.to_string()).collect(),
+        raws: sorted().map(|p| p.event.raw.as_str()).collect(),
         object_events: vec![],
         products: vec![],
         types: vec![],

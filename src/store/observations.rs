@@ -58,7 +58,8 @@ pub async fn record(
                 "product": o.object.product.as_str(), "type": o.object.object_type,
                 "id": o.object.id, "status": o.status, "observed_at": o.observed_at,
             })).collect::<Vec<_>>(),
-        }),
+        })
+        .to_string(),
     };
     inbox::record(&mut tx, &tenant, ReceiveMode::Observation, &event).await?;
     tx.commit().await?;

@@ -27,10 +27,15 @@ pub fn unverified_issuer(token: &str) -> Result<String, Error> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| Error::unauthorized("the Connect JWT payload is not base64url"))?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|_| Error::unauthorized("the Connect JWT payload is not JSON"))?;
-    match claims.get("iss").and_then(|v| v.as_str()) {
-        Some(iss) if !iss.is_empty() => Ok(iss.to_string()),
+    // Only `iss` is read; the other claims are skipped, not built.
+    #[derive(Deserialize)]
+    struct Issuer {
+        iss: Option<serde_json::Value>,
+    }
+    let claims: Issuer = serde_json::from_slice(&bytes)
+        .map_err(|_| Error::unauthorized("the Connect JWT payload is not a JSON object"))?;
+    match claims.iss {
+        Some(serde_json::Value::String(iss)) if !iss.is_empty() => Ok(iss),
         _ => Err(Error::unauthorized("the Connect JWT has no iss claim")),
     }
 }
