@@ -19,7 +19,10 @@ fn parse(event: &Map<String, Value>, strict: bool) -> Option<PolicyEvent> {
             assert!(!e.id.is_empty(), "an accepted event without an id");
             assert!(!e.source.is_empty(), "an accepted event without a source");
             assert!(!e.event_type.is_empty(), "an accepted event without a type");
-            assert!(e.raw.is_object(), "the stored form is not an object");
+            assert!(
+                serde_json::from_str::<Value>(&e.raw).is_ok_and(|v| v.is_object()),
+                "the stored form is not a JSON object"
+            );
             match &e.kind {
                 EventKind::ObjectsBlocked(objects) => {
                     assert!(!objects.is_empty(), "a block event without objects")
