@@ -165,14 +165,19 @@ mod tests {
         }
     }
 
+    /// Queues a request of `events` events, now.
+    fn send(tx: &mpsc::Sender<Request>, events: usize) {
+        tx.try_send(Request {
+            events,
+            queued: Instant::now(),
+        })
+        .unwrap();
+    }
+
     fn queue(sizes: &[usize]) -> (mpsc::Sender<Request>, Mutex<mpsc::Receiver<Request>>) {
         let (tx, rx) = mpsc::channel(64);
         for &events in sizes {
-            tx.try_send(Request {
-                events,
-                queued: Instant::now(),
-            })
-            .unwrap();
+            send(&tx, events);
         }
         (tx, Mutex::new(rx))
     }
@@ -214,22 +219,13 @@ mod tests {
         let (tx, queue) = queue(&[1]);
         let writing = Arc::new(Writing::default());
         let (_, written) = gather(&queue, &writing, settings(50, 0, 32)).await.unwrap();
-        for events in [2, 3] {
-            tx.try_send(Request {
-                events,
-                queued: Instant::now(),
-            })
-            .unwrap();
-        }
+        send(&tx, 2);
+        send(&tx, 3);
         let started = Instant::now();
         let late = tx.clone();
         let commit = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(5)).await;
-            late.try_send(Request {
-                events: 4,
-                queued: Instant::now(),
-            })
-            .unwrap();
+            send(&late, 4);
             tokio::time::sleep(Duration::from_millis(5)).await;
             drop(written);
         });
@@ -244,11 +240,7 @@ mod tests {
         let (tx, queue) = queue(&[1]);
         let writing = Arc::new(Writing::default());
         let (_, _still_writing) = gather(&queue, &writing, settings(20, 0, 32)).await.unwrap();
-        tx.try_send(Request {
-            events: 2,
-            queued: Instant::now(),
-        })
-        .unwrap();
+        send(&tx, 2);
         tokio::time::sleep(Duration::from_millis(5)).await;
         let started = Instant::now();
         let (next, _) = gather(&queue, &writing, settings(20, 0, 32)).await.unwrap();
@@ -266,11 +258,7 @@ mod tests {
         let writing = Arc::new(Writing::default());
         let later = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            tx.try_send(Request {
-                events: 2,
-                queued: Instant::now(),
-            })
-            .unwrap();
+            send(&tx, 2);
             tokio::time::sleep(Duration::from_millis(100)).await;
         });
         let started = Instant::now();
