@@ -77,6 +77,7 @@ impl Application {
             },
         );
         let status_cache = crate::status_cache::StatusCache::new(config.status_cache_objects);
+        let http_workers = config.http_workers;
         let config = Arc::new(config);
         // One reconciler serves the periodic passes and the work requests
         // hand it (registration checks).
@@ -129,6 +130,7 @@ impl Application {
         })
         // In-flight requests get this long to finish after SIGTERM/SIGINT.
         .shutdown_timeout(30)
+        .workers(http_workers)
         .listen(listener)
         .map_err(|e| Error::Internal(format!("cannot start the HTTP server: {e}")))?
         .run();

@@ -120,15 +120,15 @@ pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "AARC_INGEST_BATCH_WAIT_MS",
-        "2",
-        "0",
-        "group commit: how long (0 to 100 ms) a group waits, gathering more requests, for the group being written before it to commit",
+        "1",
+        "0.5",
+        "group commit: how long (0 to 100 ms, fractions allowed) a group waits, gathering more requests, for the group being written before it to commit",
     ),
     (
         "AARC_INGEST_BATCH_LINGER_MS",
         "0",
         "50",
-        "group commit: how long (0 to 100 ms) a group waits for more requests when no other is being written",
+        "group commit: how long (0 to 100 ms, fractions allowed) a group waits for more requests when no other is being written",
     ),
     (
         "AARC_INGEST_BATCH_MAX",
@@ -141,6 +141,12 @@ pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
         "pool size / 4, 1 to 4",
         "8",
         "group commit: transactions writing events at once (1 to 64, below the pool size)",
+    ),
+    (
+        "AARC_HTTP_WORKERS",
+        "half the cores, at least 1",
+        "1",
+        "threads (1 to 256) reading and answering HTTP requests",
     ),
     (
         "AARC_STATUS_CACHE_OBJECTS",
