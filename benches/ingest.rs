@@ -197,6 +197,23 @@ async fn bare_inserts(db_url: &str, run: usize, secs: Duration) -> Figures {
     .await
 }
 
+/// Brings the server to the same state before every measured phase: the
+/// rows the previous phase wrote are vacuumed and its dirty pages written
+/// out, so neither side pays for the other's autovacuum or checkpoint. (Left
+/// to themselves they ran during the next phase: a second copy of the same
+/// aarc measured 1.08x the first, which ran right after pgbench.)
+async fn settle(db: &sqlx::PgPool) {
+    for statement in [
+        "VACUUM (ANALYZE) bench_inbox, inbox_events, blocked_objects, bench_objects, status_versions",
+        "CHECKPOINT",
+    ] {
+        if let Err(e) = sqlx::query(statement).execute(db).await {
+            // CHECKPOINT needs a superuser or pg_checkpoint: run without it.
+            println!("  (settling: {statement} failed: {e})");
+        }
+    }
+}
+
 /// How many events aarc's transactions held on average, from its /metrics.
 async fn group_sizes(base: &str) -> String {
     let text = match reqwest::get(format!("{base}/metrics")).await {
@@ -279,8 +296,10 @@ async fn main() {
         println!(
             "round {round}: pgbench, {CLIENTS} clients, one single-row INSERT per transaction"
         );
+        settle(&db).await;
         baselines.push(pgbench(&db_url, CLIENTS, secs));
         println!("round {round}: aarc, {CLIENTS} connections posting signed v2 events of one object each");
+        settle(&db).await;
         let cpu_before = CpuUse::now(aarc.pid());
         let single = drive(&aarc.base, round, CLIENTS, secs, 1).await;
         let cpu = CpuUse::now(aarc.pid()).per_request(&cpu_before, single.requests as u64);
@@ -294,6 +313,7 @@ async fn main() {
         );
         if let Some(other) = &other {
             println!("round {round}: the second aarc ({}), as above", other.name);
+            settle(&db).await;
             let cpu_before = CpuUse::now(other.process.pid());
             let figures = drive(&other.process.base, round + 1000, CLIENTS, secs, 1).await;
             let cpu =
@@ -325,6 +345,7 @@ async fn main() {
         println!(
             "round {round}: {LARGE_CLIENTS} connections, each a bare INSERT of {LARGE_IDS} rows into a copy of blocked_objects"
         );
+        settle(&db).await;
         let bare = bare_inserts(&db_url, round, secs).await;
         println!(
             "  postgres: {:.0} rows/s",
@@ -332,6 +353,7 @@ async fn main() {
         );
         bares.push(bare);
         println!("round {round}: aarc, {LARGE_CLIENTS} connections posting events of {LARGE_IDS} object ids each");
+        settle(&db).await;
         let large = drive(&aarc.base, round, LARGE_CLIENTS, secs, LARGE_IDS).await;
         println!(
             "  aarc: {:.1} events/s = {:.0} objects/s, p50 {:.1} ms, p99 {:.1} ms, errors {}",
