@@ -10,7 +10,7 @@
 //! While requests keep coming the reader keeps its pooled connection (and
 //! waits `LINGER` for more before handing it back), so a read is one round
 //! trip, not two with the pool's liveness ping. A read that fails on the
-//! kept connection (the database restarted) is retried once on a fresh one.
+//! kept connection (the database restarted) is retried on a fresh one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -100,6 +100,11 @@ impl VersionReads {
     }
 }
 
+/// Fresh connections a read is tried on after the kept one failed: an
+/// operator's kill of every aarc connection reaches them one after another,
+/// and may reach the fresh one while the read is on it.
+const FRESH_TRIES: usize = 3;
+
 /// The sites' versions on the kept connection, or on a fresh one when there
 /// is none or the kept one fails.
 async fn read(
@@ -113,6 +118,19 @@ async fn read(
             Err(_) => *conn = None, // dropped: the pool replaces it
         }
     }
-    let fresh = conn.insert(pool.acquire().await?);
-    status_versions::current_many(fresh, sites).await
+    let mut tries = 1;
+    loop {
+        let fresh = conn.insert(pool.acquire().await?);
+        match status_versions::current_many(fresh, sites).await {
+            Err(Error::Unavailable(_)) if tries < FRESH_TRIES => {
+                *conn = None;
+                tries += 1;
+            }
+            Err(e) => {
+                *conn = None;
+                return Err(e);
+            }
+            ok => return ok,
+        }
+    }
 }

@@ -5,8 +5,14 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::envelope::kind_of;
-use crate::domain::{CloudId, ContainerRef, EventKind, EventSite, ObjectRef, PolicyEvent, Product};
+use crate::domain::{EventKind, EventSite, PolicyEvent};
 use crate::Error;
+
+mod data;
+mod json_at;
+
+use data::{lifecycle_site, v1_objects, v2_container, v2_objects};
+use json_at::nul_path;
 
 pub const V2_OBJECTS: &str = "avi:ecosystem.app_policy:blocked:app_access_to_objects.v2";
 pub const V2_CONTAINER: &str =
@@ -19,64 +25,6 @@ const V2_SOURCE: &str = "atlassian.com/ecosystem";
 const V1_SOURCE: &str = "com.atlassian/ecosystem.app_policy";
 const MAX_OBJECT_GROUPS: usize = 1000;
 const MAX_IDS: usize = 100_000;
-
-/// A JSON value and the path that led to it, for precise error messages.
-#[derive(Clone, Copy)]
-struct At<'a> {
-    path: &'a str,
-    value: &'a Value,
-}
-
-impl<'a> At<'a> {
-    fn field(self, name: &str, buf: &'a mut String) -> Result<At<'a>, Error> {
-        let obj = self.value.as_object().ok_or_else(|| {
-            Error::invalid(format!(
-                "{} must be an object, not {}",
-                self.path,
-                kind_of(self.value)
-            ))
-        })?;
-        *buf = format!("{}.{name}", self.path);
-        let path: &'a str = buf;
-        let value = obj
-            .get(name)
-            .filter(|v| !v.is_null())
-            .ok_or_else(|| Error::invalid(format!("{path} is required")))?;
-        Ok(At { path, value })
-    }
-
-    fn str(self) -> Result<&'a str, Error> {
-        self.value
-            .as_str()
-            .ok_or_else(|| not_a_string(self.path, self.value))
-    }
-
-    fn array(self, max: usize) -> Result<&'a Vec<Value>, Error> {
-        let items = self.value.as_array().ok_or_else(|| {
-            Error::invalid(format!(
-                "{} must be an array, not {}",
-                self.path,
-                kind_of(self.value)
-            ))
-        })?;
-        if items.is_empty() || items.len() > max {
-            return Err(Error::invalid(format!(
-                "{} must hold 1 to {max} entries, not {}",
-                self.path,
-                items.len()
-            )));
-        }
-        Ok(items)
-    }
-}
-
-fn not_a_string(path: &str, value: &Value) -> Error {
-    Error::invalid(format!("{path} must be a string, not {}", kind_of(value)))
-}
-
-fn at_fault(path: &str) -> impl Fn(String) -> Error + '_ {
-    move |msg| Error::invalid(format!("{path}: {msg}"))
-}
 
 /// A required, non-empty string attribute of at most `max` characters.
 fn attribute(event: &Map<String, Value>, name: &str, max: usize) -> Result<Option<String>, Error> {
@@ -91,45 +39,6 @@ fn attribute(event: &Map<String, Value>, name: &str, max: usize) -> Result<Optio
             kind_of(other)
         ))),
     }
-}
-
-/// Where in the event a key or string holds U+0000, as a dotted path. The
-/// walk allocates nothing until it finds one: events carry up to 100,000 ids.
-fn nul_path(event: &Map<String, Value>) -> Option<String> {
-    /// The path segments from the hit upwards, and whether the hit is a key.
-    type Hit = (Vec<String>, bool);
-    fn in_map(map: &Map<String, Value>) -> Option<Hit> {
-        map.iter().find_map(|(k, v)| {
-            if k.contains('\0') {
-                return Some((Vec::new(), true));
-            }
-            in_value(v).map(|(mut up, in_key)| {
-                up.push(format!(".{k}"));
-                (up, in_key)
-            })
-        })
-    }
-    fn in_value(v: &Value) -> Option<Hit> {
-        match v {
-            Value::String(s) if s.contains('\0') => Some((Vec::new(), false)),
-            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-                in_value(item).map(|(mut up, in_key)| {
-                    up.push(format!("[{i}]"));
-                    (up, in_key)
-                })
-            }),
-            Value::Object(map) => in_map(map),
-            _ => None,
-        }
-    }
-    let (up, in_key) = in_map(event)?;
-    let path: String = up.iter().rev().map(String::as_str).collect();
-    let path = path.trim_start_matches('.');
-    Some(match (in_key, path.is_empty()) {
-        (true, true) => "a key in the event".to_string(),
-        (true, false) => format!("a key in {path}"),
-        (false, _) => path.to_string(),
-    })
 }
 
 /// Turns one event object into a `PolicyEvent`. `strict` demands the
@@ -219,129 +128,10 @@ pub fn parse(mut event: Map<String, Value>, strict: bool) -> Result<PolicyEvent,
     })
 }
 
-fn workspace_site(data: At<'_>) -> Result<EventSite, Error> {
-    let (mut a, mut b) = (String::new(), String::new());
-    let raw = data
-        .field("workspace", &mut a)?
-        .field("cloudId", &mut b)?
-        .str()?;
-    Ok(EventSite::CloudId(
-        CloudId::parse(raw).map_err(at_fault("data.workspace.cloudId"))?,
-    ))
-}
-
-fn v2_objects(data: &Value) -> Result<(EventSite, EventKind), Error> {
-    let data = At {
-        path: "data",
-        value: data,
-    };
-    if data.value.is_null() {
-        return Err(Error::invalid("data is required"));
-    }
-    let site = workspace_site(data)?;
-    let mut buf = String::new();
-    let groups = data.field("objects", &mut buf)?.array(MAX_OBJECT_GROUPS)?;
-    let mut objects = Vec::new();
-    for (i, group) in groups.iter().enumerate() {
-        let path = format!("data.objects[{i}]");
-        let group = At {
-            path: &path,
-            value: group,
-        };
-        let (mut p, mut t, mut d) = (String::new(), String::new(), String::new());
-        let product =
-            Product::parse(group.field("product", &mut p)?.str()?).map_err(at_fault(&p))?;
-        let object_type = group.field("type", &mut t)?.str()?.to_string();
-        let ids_at = group.field("ids", &mut d)?;
-        let ids = ids_at.array(MAX_IDS)?;
-        objects.reserve(ids.len());
-        for (j, id) in ids.iter().enumerate() {
-            // The id's path is only spelled out for an error: formatting it
-            // for each of 10,000 valid ids cost more than parsing them.
-            let id_path = || format!("{}[{j}]", ids_at.path);
-            let object = match id {
-                Value::String(id) => ObjectRef::parse(product.clone(), &object_type, id)
-                    .map_err(|msg| at_fault(&id_path())(msg)),
-                other => Err(not_a_string(&id_path(), other)),
-            }?;
-            objects.push(object);
-        }
-    }
-    Ok((site, EventKind::ObjectsBlocked(objects)))
-}
-
-fn v2_container(data: &Value) -> Result<(EventSite, EventKind), Error> {
-    let data = At {
-        path: "data",
-        value: data,
-    };
-    if data.value.is_null() {
-        return Err(Error::invalid("data is required"));
-    }
-    let site = workspace_site(data)?;
-    let (mut c, mut p, mut i) = (String::new(), String::new(), String::new());
-    let container = data.field("container", &mut c)?;
-    let product =
-        Product::parse(container.field("product", &mut p)?.str()?).map_err(at_fault(&p))?;
-    let id = container.field("id", &mut i)?.str()?;
-    let container = ContainerRef::parse(product, id).map_err(at_fault(&i))?;
-    Ok((site, EventKind::ContentBlockedInContainer(container)))
-}
-
-fn v1_objects(data: &Value) -> Result<(EventSite, EventKind), Error> {
-    let data = At {
-        path: "data",
-        value: data,
-    };
-    if data.value.is_null() {
-        return Err(Error::invalid("data is required"));
-    }
-    let (mut s, mut u, mut o) = (String::new(), String::new(), String::new());
-    let raw_url = data.field("site", &mut s)?.field("url", &mut u)?.str()?;
-    let url = url::Url::parse(raw_url)
-        .ok()
-        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
-        .ok_or_else(|| {
-            Error::invalid(format!("data.site.url {raw_url:?} is not an http(s) URL"))
-        })?;
-    let items = data.field("blockedObjects", &mut o)?.array(MAX_IDS)?;
-    let mut objects = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let path = format!("data.blockedObjects[{i}]");
-        let item = At {
-            path: &path,
-            value: item,
-        };
-        let (mut t, mut d, mut p) = (String::new(), String::new(), String::new());
-        let object_type = item.field("type", &mut t)?.str()?;
-        let id = item.field("id", &mut d)?.str()?;
-        // v1 carries no product; an explicit one is honoured if present.
-        let product = match item.field("product", &mut p) {
-            Ok(v) => Product::parse(v.str()?).map_err(at_fault(&p))?,
-            Err(_) => Product::infer_from_type(object_type),
-        };
-        objects.push(ObjectRef::parse(product, object_type, id).map_err(at_fault(&path))?);
-    }
-    Ok((EventSite::Url(url), EventKind::ObjectsBlocked(objects)))
-}
-
-/// Forge lifecycle events name their site in `context.cloudId`, if at all.
-fn lifecycle_site(event: &Map<String, Value>) -> Result<EventSite, Error> {
-    match event.get("context").and_then(|c| c.get("cloudId")) {
-        None | Some(Value::Null) => Ok(EventSite::Unnamed),
-        Some(Value::String(raw)) => Ok(EventSite::CloudId(
-            CloudId::parse(raw).map_err(at_fault("context.cloudId"))?,
-        )),
-        Some(other) => Err(Error::invalid(format!(
-            "context.cloudId must be a string, not {}",
-            kind_of(other)
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::CloudId;
     use serde_json::json;
 
     fn parse_value(v: Value, strict: bool) -> Result<PolicyEvent, Error> {
