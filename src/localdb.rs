@@ -221,11 +221,13 @@ async fn init_cluster(bin_dir: &Path, cluster_dir: &Path) -> Result<(), String> 
     .await?;
     let port = free_port()?;
     // Appended settings win over the defaults initdb wrote above them.
+    // shared_buffers stays at initdb's 128 MB: with a quarter of the memory
+    // (1 GB here) PostgreSQL spent 43-49 µs of CPU per ingested event
+    // instead of 38-39, and ingest fell from 0.94x to 0.80x of pgbench in the
+    // same run; the status benchmark meets its targets either way.
     let settings = format!(
         "\n# added by aarc\nport = {port}\nlisten_addresses = '127.0.0.1'\n\
-         unix_socket_directories = ''\nmax_connections = 300\nshared_buffers = {}MB\n\
-         jit = off\n",
-        shared_buffers_mb()
+         unix_socket_directories = ''\nmax_connections = 300\njit = off\n"
     );
     let conf = cluster_dir.join("postgresql.conf");
     let mut text = std::fs::read_to_string(&conf).map_err(|e| e.to_string())?;
@@ -247,21 +249,6 @@ fn read_port(cluster_dir: &Path) -> Result<u16, String> {
                 cluster_dir.display()
             )
         })
-}
-
-/// A quarter of the machine's memory, between 128 MB and 1 GB: the status API
-/// probes the object index at random, and a working set that fits in shared
-/// buffers avoids a copy from the OS page cache on every probe.
-fn shared_buffers_mb() -> u64 {
-    let total_kb = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    (total_kb / 1024 / 4).clamp(128, 1024)
 }
 
 fn free_port() -> Result<u16, String> {
