@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{webhook::read_body, AppState};
+use super::{body::read_body, AppState};
 use crate::ingest::auth::{self, Authenticated, RequestAuth};
 use crate::store;
 use crate::Error;

@@ -2,6 +2,7 @@
 //! one place that maps errors to statuses is `problem`.
 
 pub mod admin;
+mod body;
 mod check_json;
 pub mod decisions;
 pub mod diagnosis;
