@@ -192,7 +192,8 @@ impl Config {
             http_workers: bounded(
                 "AARC_HTTP_WORKERS",
                 get("AARC_HTTP_WORKERS"),
-                (std::thread::available_parallelism().map_or(1, |n| n.get()) as u64 / 2).max(1),
+                (std::thread::available_parallelism().map_or(1, |n| n.get()) as u64 / 2)
+                    .clamp(1, 256),
                 1..=256,
             )? as usize,
             status_cache_objects: bounded(
@@ -242,7 +243,8 @@ fn milliseconds(name: &str, value: Option<&str>, default: f64) -> Result<Duratio
                 format!("{name}: {v:?} is not a number of milliseconds from 0 to 100")
             })?,
     };
-    // Whole microseconds: finer than the timer's resolution anyway.
+    // Whole microseconds; tokio's timer then rounds a deadline up to its
+    // next millisecond tick, so a fraction waits up to that tick.
     Ok(Duration::from_micros((ms * 1000.0).round() as u64))
 }
 

@@ -122,13 +122,13 @@ pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
         "AARC_INGEST_BATCH_WAIT_MS",
         "1",
         "0.5",
-        "group commit: how long (0 to 100 ms, fractions allowed) a group waits, gathering more requests, for the group being written before it to commit",
+        "group commit: how long (0 to 100 ms; fractions round up to the timer's 1 ms ticks) a group waits, gathering more requests, for the group being written before it to commit",
     ),
     (
         "AARC_INGEST_BATCH_LINGER_MS",
         "0",
         "50",
-        "group commit: how long (0 to 100 ms, fractions allowed) a group waits for more requests when no other is being written",
+        "group commit: how long (0 to 100 ms; fractions round up to the timer's 1 ms ticks) a group waits for more requests when no other is being written",
     ),
     (
         "AARC_INGEST_BATCH_MAX",

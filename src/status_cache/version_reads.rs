@@ -10,7 +10,9 @@
 //! While requests keep coming the reader keeps its pooled connection (and
 //! waits `LINGER` for more before handing it back), so a read is one round
 //! trip, not two with the pool's liveness ping. A read that fails on the
-//! kept connection (the database restarted) is retried on a fresh one.
+//! kept connection (killed, or the database restarted) is retried on up to
+//! three fresh ones, at once: it is meant for killed connections, and during
+//! a restart all three fail and the requests get 503.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

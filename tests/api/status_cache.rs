@@ -310,8 +310,8 @@ async fn concurrent_single_statuses_see_every_block_acknowledged_before_them() {
 }
 
 /// The version reader keeps its connection while requests keep coming; when
-/// the database drops it (a restart, an operator's kill), the read is
-/// retried on a fresh connection instead of failing the requests.
+/// the database drops it (an operator's kill of every aarc connection), the
+/// read is retried on fresh ones instead of failing the requests.
 #[tokio::test]
 async fn status_requests_survive_their_database_connections_being_killed() {
     let app = std::sync::Arc::new(spawn_app().await);
