@@ -2,8 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::super::envelope::kind_of;
-use super::json_at::{at_fault, not_a_string, At};
+use super::json_at::{at_fault, not_a, At};
 use super::{MAX_IDS, MAX_OBJECT_GROUPS};
 use crate::domain::{CloudId, ContainerRef, EventKind, EventSite, ObjectRef, Product};
 use crate::Error;
@@ -20,13 +19,7 @@ fn workspace_site(data: At<'_>) -> Result<EventSite, Error> {
 }
 
 pub(super) fn v2_objects(data: &Value) -> Result<(EventSite, EventKind), Error> {
-    let data = At {
-        path: "data",
-        value: data,
-    };
-    if data.value.is_null() {
-        return Err(Error::invalid("data is required"));
-    }
+    let data = At::data(data)?;
     let site = workspace_site(data)?;
     let mut buf = String::new();
     let groups = data.field("objects", &mut buf)?.array(MAX_OBJECT_GROUPS)?;
@@ -51,7 +44,7 @@ pub(super) fn v2_objects(data: &Value) -> Result<(EventSite, EventKind), Error> 
             let object = match id {
                 Value::String(id) => ObjectRef::parse(product.clone(), &object_type, id)
                     .map_err(|msg| at_fault(&id_path())(msg)),
-                other => Err(not_a_string(&id_path(), other)),
+                other => Err(not_a(&id_path(), "a string", other)),
             }?;
             objects.push(object);
         }
@@ -60,13 +53,7 @@ pub(super) fn v2_objects(data: &Value) -> Result<(EventSite, EventKind), Error> 
 }
 
 pub(super) fn v2_container(data: &Value) -> Result<(EventSite, EventKind), Error> {
-    let data = At {
-        path: "data",
-        value: data,
-    };
-    if data.value.is_null() {
-        return Err(Error::invalid("data is required"));
-    }
+    let data = At::data(data)?;
     let site = workspace_site(data)?;
     let (mut c, mut p, mut i) = (String::new(), String::new(), String::new());
     let container = data.field("container", &mut c)?;
@@ -78,13 +65,7 @@ pub(super) fn v2_container(data: &Value) -> Result<(EventSite, EventKind), Error
 }
 
 pub(super) fn v1_objects(data: &Value) -> Result<(EventSite, EventKind), Error> {
-    let data = At {
-        path: "data",
-        value: data,
-    };
-    if data.value.is_null() {
-        return Err(Error::invalid("data is required"));
-    }
+    let data = At::data(data)?;
     let (mut s, mut u, mut o) = (String::new(), String::new(), String::new());
     let raw_url = data.field("site", &mut s)?.field("url", &mut u)?.str()?;
     let url = url::Url::parse(raw_url)
@@ -121,9 +102,6 @@ pub(super) fn lifecycle_site(event: &Map<String, Value>) -> Result<EventSite, Er
         Some(Value::String(raw)) => Ok(EventSite::CloudId(
             CloudId::parse(raw).map_err(at_fault("context.cloudId"))?,
         )),
-        Some(other) => Err(Error::invalid(format!(
-            "context.cloudId must be a string, not {}",
-            kind_of(other)
-        ))),
+        Some(other) => Err(not_a("context.cloudId", "a string", other)),
     }
 }

@@ -14,14 +14,22 @@ pub(super) struct At<'a> {
 }
 
 impl<'a> At<'a> {
+    /// An event's `data`, which every known type requires.
+    pub fn data(value: &'a Value) -> Result<At<'a>, Error> {
+        if value.is_null() {
+            return Err(Error::invalid("data is required"));
+        }
+        Ok(At {
+            path: "data",
+            value,
+        })
+    }
+
     pub fn field(self, name: &str, buf: &'a mut String) -> Result<At<'a>, Error> {
-        let obj = self.value.as_object().ok_or_else(|| {
-            Error::invalid(format!(
-                "{} must be an object, not {}",
-                self.path,
-                kind_of(self.value)
-            ))
-        })?;
+        let obj = self
+            .value
+            .as_object()
+            .ok_or_else(|| not_a(self.path, "an object", self.value))?;
         *buf = format!("{}.{name}", self.path);
         let path: &'a str = buf;
         let value = obj
@@ -34,17 +42,14 @@ impl<'a> At<'a> {
     pub fn str(self) -> Result<&'a str, Error> {
         self.value
             .as_str()
-            .ok_or_else(|| not_a_string(self.path, self.value))
+            .ok_or_else(|| not_a(self.path, "a string", self.value))
     }
 
     pub fn array(self, max: usize) -> Result<&'a Vec<Value>, Error> {
-        let items = self.value.as_array().ok_or_else(|| {
-            Error::invalid(format!(
-                "{} must be an array, not {}",
-                self.path,
-                kind_of(self.value)
-            ))
-        })?;
+        let items = self
+            .value
+            .as_array()
+            .ok_or_else(|| not_a(self.path, "an array", self.value))?;
         if items.is_empty() || items.len() > max {
             return Err(Error::invalid(format!(
                 "{} must hold 1 to {max} entries, not {}",
@@ -56,8 +61,9 @@ impl<'a> At<'a> {
     }
 }
 
-pub(super) fn not_a_string(path: &str, value: &Value) -> Error {
-    Error::invalid(format!("{path} must be a string, not {}", kind_of(value)))
+/// The refusal of `value` at `path`, which should have been `expected` ("a string").
+pub(super) fn not_a(path: &str, expected: &str, value: &Value) -> Error {
+    Error::invalid(format!("{path} must be {expected}, not {}", kind_of(value)))
 }
 
 pub(super) fn at_fault(path: &str) -> impl Fn(String) -> Error + '_ {
