@@ -73,6 +73,7 @@ impl Application {
                 wait: config.ingest_batch_wait,
                 linger: config.ingest_batch_linger,
                 max_events: config.ingest_batch_max,
+                max_objects: config.ingest_batch_max_objects,
                 writers: config.ingest_writers,
             },
         );

@@ -57,6 +57,7 @@ pub struct Config {
     pub ingest_batch_wait: Duration,
     pub ingest_batch_linger: Duration,
     pub ingest_batch_max: usize,
+    pub ingest_batch_max_objects: usize,
     pub ingest_writers: usize,
     /// Threads reading and answering HTTP requests.
     pub http_workers: usize,
@@ -169,6 +170,12 @@ impl Config {
                 get("AARC_INGEST_BATCH_MAX"),
                 32,
                 1..=100_000,
+            )? as usize,
+            ingest_batch_max_objects: bounded(
+                "AARC_INGEST_BATCH_MAX_OBJECTS",
+                get("AARC_INGEST_BATCH_MAX_OBJECTS"),
+                2_000,
+                1..=10_000_000,
             )? as usize,
             ingest_writers: match get("AARC_INGEST_WRITERS") {
                 None => None,

@@ -137,6 +137,12 @@ pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
         "group commit: the most events (1 to 100000) written in one transaction",
     ),
     (
+        "AARC_INGEST_BATCH_MAX_OBJECTS",
+        "2000",
+        "10000",
+        "group commit: a group holding this many object ids (1 to 10000000) is written without waiting for more; large events then go in transactions of their own, side by side",
+    ),
+    (
         "AARC_INGEST_WRITERS",
         "pool size / 4, 1 to 4",
         "8",

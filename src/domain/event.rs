@@ -65,4 +65,12 @@ impl PolicyEvent {
     pub fn is_ignored(&self) -> bool {
         matches!(self.kind, EventKind::Unknown)
     }
+
+    /// How many object ids the event names (each becomes a block row).
+    pub fn objects(&self) -> usize {
+        match &self.kind {
+            EventKind::ObjectsBlocked(objects) => objects.len(),
+            _ => 0,
+        }
+    }
 }

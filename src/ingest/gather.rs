@@ -20,6 +20,7 @@ use super::group::GroupSettings;
 /// What waits in the queue: a request's events, queued at some moment.
 pub(super) trait Queued {
     fn events(&self) -> usize;
+    fn objects(&self) -> usize;
     fn queued(&self) -> Instant;
 }
 
@@ -56,17 +57,19 @@ impl Drop for GroupBeingWritten {
 struct Group<J> {
     jobs: Vec<J>,
     events: usize,
-    max_events: usize,
+    objects: usize,
+    settings: GroupSettings,
 }
 
 impl<J: Queued> Group<J> {
     fn add(&mut self, job: J) {
         self.events += job.events();
+        self.objects += job.objects();
         self.jobs.push(job);
     }
 
     fn is_full(&self) -> bool {
-        self.events >= self.max_events
+        self.events >= self.settings.max_events || self.objects >= self.settings.max_objects
     }
 
     fn first_queued(&self) -> Instant {
@@ -100,8 +103,9 @@ pub(super) async fn gather<J: Queued>(
     let first = queue.recv().await?;
     let mut group = Group {
         events: 0,
+        objects: 0,
         jobs: Vec::with_capacity(settings.max_events.min(64)),
-        max_events: settings.max_events,
+        settings,
     };
     group.add(first);
     let mut open = group.take_queued(&mut queue);
@@ -140,15 +144,20 @@ mod tests {
 
     use super::*;
 
-    /// A request of `events` events.
+    /// A request of `events` events naming `objects` objects in all.
     struct Request {
         events: usize,
+        objects: usize,
         queued: Instant,
     }
 
     impl Queued for Request {
         fn events(&self) -> usize {
             self.events
+        }
+
+        fn objects(&self) -> usize {
+            self.objects
         }
 
         fn queued(&self) -> Instant {
@@ -161,14 +170,20 @@ mod tests {
             wait: Duration::from_millis(wait_ms),
             linger: Duration::from_millis(linger_ms),
             max_events,
+            max_objects: 1_000,
             writers: 2,
         }
     }
 
-    /// Queues a request of `events` events, now.
+    /// Queues a request of `events` events of one object each, now.
     fn send(tx: &mpsc::Sender<Request>, events: usize) {
+        send_objects(tx, events, events);
+    }
+
+    fn send_objects(tx: &mpsc::Sender<Request>, events: usize, objects: usize) {
         tx.try_send(Request {
             events,
+            objects,
             queued: Instant::now(),
         })
         .unwrap();
@@ -212,6 +227,33 @@ mod tests {
             "over the limit by its last request"
         );
         assert_eq!(Instant::now(), started);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn large_events_go_in_groups_of_their_own_without_waiting() {
+        let (tx, queue) = queue(&[]);
+        // Two events of 600 objects and one of 1,500; at most 1,000 a group.
+        send_objects(&tx, 1, 600);
+        send_objects(&tx, 1, 600);
+        send_objects(&tx, 1, 1_500);
+        send_objects(&tx, 1, 1);
+        let writing = Arc::new(Writing::default());
+        let started = Instant::now();
+        let (first, _a) = gather(&queue, &writing, settings(50, 0, 32)).await.unwrap();
+        assert_eq!(objects(&first), [600, 600], "full at 1,200 objects");
+        // The first counts as being written; the second is full (one large
+        // event), so it goes beside it at once rather than waiting 50 ms.
+        let (second, _b) = gather(&queue, &writing, settings(50, 0, 32)).await.unwrap();
+        assert_eq!(objects(&second), [1_500]);
+        assert_eq!(Instant::now(), started, "no time waited");
+        // A small one left behind still waits for company as before.
+        let (third, _c) = gather(&queue, &writing, settings(50, 0, 32)).await.unwrap();
+        assert_eq!(objects(&third), [1]);
+        assert_eq!(Instant::now() - started, Duration::from_millis(50));
+    }
+
+    fn objects(group: &[Request]) -> Vec<usize> {
+        group.iter().map(|r| r.objects).collect()
     }
 
     #[tokio::test(start_paused = true)]

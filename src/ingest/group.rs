@@ -34,6 +34,11 @@ pub struct GroupSettings {
     /// The most events in one transaction (a single larger request still
     /// goes through, alone).
     pub max_events: usize,
+    /// The most object ids in one transaction (a single larger request
+    /// still goes through, alone). One statement runs on one core of
+    /// PostgreSQL: large events written side by side, each in its own
+    /// transaction, keep the others busy too.
+    pub max_objects: usize,
     /// Writers working at once: while one commits, the next gathers.
     pub writers: usize,
 }
@@ -50,6 +55,10 @@ pub(super) struct Job {
 impl Queued for Job {
     fn events(&self) -> usize {
         self.events.len()
+    }
+
+    fn objects(&self) -> usize {
+        self.events.iter().map(PolicyEvent::objects).sum()
     }
 
     fn queued(&self) -> tokio::time::Instant {
