@@ -352,6 +352,21 @@ mod tests {
     }
 
     #[test]
+    fn a_group_holds_2000_objects_by_default_and_at_least_one() {
+        let max = |pairs: &[(&str, &str)]| {
+            Config::from_map(&vars(pairs)).map(|c| c.ingest_batch_max_objects)
+        };
+        assert_eq!(max(&[]), Ok(2_000));
+        assert_eq!(
+            max(&[("AARC_INGEST_BATCH_MAX_OBJECTS", "10000")]),
+            Ok(10_000)
+        );
+        let err = max(&[("AARC_INGEST_BATCH_MAX_OBJECTS", "0")]).unwrap_err();
+        assert!(err.contains("AARC_INGEST_BATCH_MAX_OBJECTS"), "{err}");
+        assert!(max(&[("AARC_INGEST_BATCH_MAX_OBJECTS", "many")]).is_err());
+    }
+
+    #[test]
     fn ingest_writers_default_from_the_pool_and_leave_it_a_connection() {
         let writers =
             |pairs: &[(&str, &str)]| Config::from_map(&vars(pairs)).map(|c| c.ingest_writers);
