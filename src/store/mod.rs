@@ -4,6 +4,7 @@
 pub mod blocks;
 pub mod decisions;
 mod hide_chunk;
+mod history;
 pub mod inbox;
 pub mod inbox_at_once;
 pub mod observations;

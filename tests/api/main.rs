@@ -28,3 +28,4 @@ mod status_cache;
 mod tenants;
 mod ui;
 mod webhook;
+mod webhook_refusals;
