@@ -97,27 +97,20 @@ impl World {
     }
 
     pub async fn status(&self, id: &str) -> Value {
-        self.app
-            .client
-            .get(self.app.url(&format!(
-                "/v1/sites/{}/objects/confluence/page/{id}",
-                self.tenant.cloud_id
-            )))
-            .bearer_auth(SERVICE_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.page_as_service(id, "").await
     }
 
     /// `GET …/objects/confluence/page/{id}/history` as a service.
     pub async fn history(&self, id: &str) -> Value {
+        self.page_as_service(id, "/history").await
+    }
+
+    /// `GET …/objects/confluence/page/{id}{rest}` as a service, as JSON.
+    async fn page_as_service(&self, id: &str, rest: &str) -> Value {
         self.app
             .client
             .get(self.app.url(&format!(
-                "/v1/sites/{}/objects/confluence/page/{id}/history",
+                "/v1/sites/{}/objects/confluence/page/{id}{rest}",
                 self.tenant.cloud_id
             )))
             .bearer_auth(SERVICE_TOKEN)
@@ -144,6 +137,14 @@ impl World {
                     serde_json::from_slice(&r.body).unwrap(),
                 )
             })
+            .collect()
+    }
+
+    /// The `type` of each notification sent to the app, in order.
+    pub fn notification_kinds(&self) -> Vec<String> {
+        self.notifications()
+            .iter()
+            .map(|(_, b)| b["type"].as_str().unwrap().to_string())
             .collect()
     }
 

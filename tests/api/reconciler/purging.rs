@@ -89,12 +89,10 @@ async fn purge_with_auto_review_purges_after_grace_without_an_operator() {
     let report = w.pass_at(Duration::days(2)).await;
     assert_eq!(report.decisions, 1);
     assert_eq!(w.state("1").await, "purged", "{report}");
-    let kinds: Vec<String> = w
-        .notifications()
-        .iter()
-        .map(|(_, b)| b["type"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(kinds, vec!["retention.hide", "retention.purge"]);
+    assert_eq!(
+        w.notification_kinds(),
+        vec!["retention.hide", "retention.purge"]
+    );
 }
 
 #[tokio::test]
@@ -113,12 +111,10 @@ async fn an_unblock_found_by_verification_during_grace_restores_and_never_purges
     assert_eq!(w.status("1").await["blocked"], false);
     w.pass_at(Duration::days(40)).await;
     assert_eq!(w.state("1").await, "restored");
-    let kinds: Vec<String> = w
-        .notifications()
-        .iter()
-        .map(|(_, b)| b["type"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(kinds, vec!["retention.hide", "retention.restore"]);
+    assert_eq!(
+        w.notification_kinds(),
+        vec!["retention.hide", "retention.restore"]
+    );
 }
 
 #[tokio::test]
