@@ -15,6 +15,9 @@ pub struct Envelope {
     /// modes); plain JSON may leave them out.
     pub strict: bool,
     pub events: Vec<Map<String, Value>>,
+    /// True when the one event is the whole body as sent (a structured or
+    /// plain body that is not a Forge Remote wrapper).
+    pub whole_body: bool,
 }
 
 /// A `Content-Type` split into its essence (lower-case) and a charset check.
@@ -41,21 +44,22 @@ fn parse_json(body: &[u8]) -> Result<Value, Error> {
 
 /// A Forge Remote delivery wraps the event: `{"event": {...}, "context": {...}}`.
 /// The wrapper's context is kept on the event so lifecycle events keep their site.
-fn unwrap_forge(mut obj: Map<String, Value>) -> Map<String, Value> {
+/// Answers the event, and whether it was wrapped.
+fn unwrap_forge(mut obj: Map<String, Value>) -> (Map<String, Value>, bool) {
     let is_wrapper = !obj.contains_key("type")
         && !obj.contains_key("eventType")
         && matches!(obj.get("event"), Some(Value::Object(_)));
     if !is_wrapper {
-        return obj;
+        return (obj, false);
     }
     let context = obj.remove("context");
     let Some(Value::Object(mut inner)) = obj.remove("event") else {
-        return obj;
+        return (obj, false);
     };
     if let Some(context) = context {
         inner.entry("context").or_insert(context);
     }
-    inner
+    (inner, true)
 }
 
 fn object(value: Value, what: &str) -> Result<Map<String, Value>, Error> {
@@ -79,6 +83,17 @@ pub fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// A body holding one event, or a Forge Remote wrapper around one.
+fn single(mode: ReceiveMode, strict: bool, body: Map<String, Value>) -> Envelope {
+    let (event, wrapped) = unwrap_forge(body);
+    Envelope {
+        mode,
+        strict,
+        events: vec![event],
+        whole_body: !wrapped,
+    }
+}
+
 /// Splits the request into events. `ce_headers` are the request's `ce-*`
 /// headers, names lower-case, values as sent (percent-encoded).
 pub fn parse(
@@ -89,14 +104,11 @@ pub fn parse(
     let essence = content_type.map(media_type).transpose()?;
     let binary = ce_headers.iter().any(|(k, _)| k == "ce-specversion");
     match essence.as_deref() {
-        Some("application/cloudevents+json") => Ok(Envelope {
-            mode: ReceiveMode::Structured,
-            strict: true,
-            events: vec![unwrap_forge(object(
-                parse_json(body)?,
-                "a structured-mode body",
-            )?)],
-        }),
+        Some("application/cloudevents+json") => Ok(single(
+            ReceiveMode::Structured,
+            true,
+            object(parse_json(body)?, "a structured-mode body")?,
+        )),
         Some("application/cloudevents-batch+json") => {
             let Value::Array(items) = parse_json(body)? else {
                 return Err(Error::invalid(
@@ -118,18 +130,20 @@ pub fn parse(
                 mode: ReceiveMode::Batch,
                 strict: true,
                 events,
+                whole_body: false,
             })
         }
         Some("application/json") | None if binary => Ok(Envelope {
             mode: ReceiveMode::Binary,
             strict: true,
             events: vec![from_binary(ce_headers, body)?],
+            whole_body: false,
         }),
-        Some("application/json") => Ok(Envelope {
-            mode: ReceiveMode::Plain,
-            strict: false,
-            events: vec![unwrap_forge(object(parse_json(body)?, "a JSON body")?)],
-        }),
+        Some("application/json") => Ok(single(
+            ReceiveMode::Plain,
+            false,
+            object(parse_json(body)?, "a JSON body")?,
+        )),
         Some(other) => Err(Error::UnsupportedMediaType(format!(
             "content type {other} is not accepted; send application/cloudevents+json, \
              application/cloudevents-batch+json or application/json"
@@ -210,6 +224,24 @@ mod tests {
         let e = parse(Some("application/json"), &[], body).unwrap();
         assert_eq!(e.events[0]["eventType"], "avi:forge:installed:app");
         assert_eq!(e.events[0]["context"]["cloudId"], "c");
+        assert!(!e.whole_body, "the event is a part of the body");
+    }
+
+    #[test]
+    fn says_when_the_one_event_is_the_whole_body() {
+        let body = br#"{"specversion":"1.0","id":"1","source":"s","type":"t"}"#;
+        let whole = |ct: &str, ce: &[(String, String)], body: &[u8]| {
+            parse(Some(ct), ce, body).unwrap().whole_body
+        };
+        assert!(whole("application/cloudevents+json", &[], body));
+        assert!(whole("application/json", &[], body));
+        let ce = [("ce-specversion".to_string(), "1.0".to_string())];
+        assert!(
+            !whole("application/json", &ce, b"{}"),
+            "binary: the body is data"
+        );
+        let batch = br#"[{"specversion":"1.0","id":"1","source":"s","type":"t"}]"#;
+        assert!(!whole("application/cloudevents-batch+json", &[], batch));
     }
 
     #[test]

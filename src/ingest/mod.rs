@@ -10,6 +10,7 @@ mod forge_senders;
 mod gather;
 pub mod group;
 pub mod remembered;
+mod replies;
 
 use std::collections::HashMap;
 
@@ -25,6 +26,7 @@ use crate::Error;
 use auth::{Authenticated, RequestAuth};
 pub use group::{GroupCommit, GroupSettings};
 use remembered::RememberedTenants;
+pub use replies::serve_on_this_thread as serve_replies_on_this_thread;
 
 /// Everything the receiver needs from an HTTP request, without actix types.
 pub struct WebhookRequest<'a> {
@@ -62,12 +64,17 @@ pub async fn receive(
 ) -> Result<Receipt, Error> {
     let who = auth::authenticate(pool, verifier, &req.auth).await?;
     let envelope = envelope::parse(req.content_type, &req.ce_headers, req.body)?;
+    // Parsed as JSON above, so the body is UTF-8.
+    let sent = envelope
+        .whole_body
+        .then(|| std::str::from_utf8(req.body).ok())
+        .flatten();
     let events = envelope
         .events
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
-            events::parse(e, envelope.strict).map_err(|err| match err {
+            events::parse_as_sent(e, envelope.strict, sent).map_err(|err| match err {
                 Error::InvalidRequest(d) if envelope.mode == ReceiveMode::Batch => {
                     Error::invalid(format!("batch element {i}: {d}"))
                 }
