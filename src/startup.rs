@@ -102,6 +102,8 @@ impl Application {
             metrics_cache: Default::default(),
         });
         let server = HttpServer::new(move || {
+            // Runs on each HTTP worker thread, inside its local task set.
+            crate::ingest::serve_replies_on_this_thread();
             App::new()
                 .app_data(state.clone())
                 .wrap_fn(|req, srv| {

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, Mutex};
 
 use super::auth::Authenticated;
 use super::gather::{gather, Queued, Writing};
 use super::remembered::RememberedTenants;
+use super::replies::{reply_to, Answers, ReplyTo};
 use super::{write_requests, Receipt};
 use crate::domain::{EventKind, PolicyEvent, ReceiveMode};
 use crate::Error;
@@ -48,7 +49,7 @@ pub(super) struct Job {
     pub who: Authenticated,
     pub mode: ReceiveMode,
     pub events: Vec<PolicyEvent>,
-    reply: oneshot::Sender<Result<Receipt, Error>>,
+    reply: ReplyTo,
     queued: tokio::time::Instant,
 }
 
@@ -117,7 +118,7 @@ impl GroupCommit {
         events: Vec<PolicyEvent>,
     ) -> Result<Receipt, Error> {
         let stopped = || Error::Unavailable("aarc is shutting down; retry the delivery".into());
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = reply_to();
         self.queue
             .send(Job {
                 who,
@@ -277,15 +278,16 @@ async fn write(conn: &mut WriterConnection, jobs: Vec<Job>) {
         .collect();
     let outcome = write_on(conn, &requests).await;
     drop(requests);
+    let mut answers = Answers::default();
     match outcome {
         Ok(receipts) => {
             for (job, receipt) in jobs.into_iter().zip(receipts) {
-                let _ = job.reply.send(receipt);
+                answers.add(job.reply, receipt);
             }
         }
         Err(e) if jobs.len() == 1 || matches!(e, Error::Unavailable(_)) => {
             for job in jobs {
-                let _ = job.reply.send(Err(e.clone()));
+                answers.add(job.reply, Err(e.clone()));
             }
         }
         Err(e) => {
@@ -298,8 +300,12 @@ async fn write(conn: &mut WriterConnection, jobs: Vec<Job>) {
                     }),
                     Err(e) => Err(e),
                 };
-                let _ = job.reply.send(receipt);
+                // Answered as soon as known: the others are still to be written.
+                let mut answer = Answers::default();
+                answer.add(job.reply, receipt);
+                answer.deliver();
             }
         }
     }
+    answers.deliver();
 }
