@@ -63,10 +63,12 @@ async fn the_readme_first_run_lines_block_an_object_that_can_be_queried() {
     let block = readme_block();
     let app = spawn_app_with_vars(&exported(&block), |_| {}).await;
     let address = app.address.trim_start_matches("http://").to_string();
-    // Everything but starting the server (the test started one), pointed at it.
+    // Everything but starting the server (the test started one), pointed at
+    // it, with this build's `aarc` first on PATH (not a release build that
+    // may be older).
     let script: String = block
         .lines()
-        .filter(|l| !l.contains("scripts/run.sh"))
+        .filter(|l| !l.contains("scripts/run.sh") && !l.starts_with("export PATH="))
         .map(|l| l.replace("http://127.0.0.1:8080", &app.address))
         .collect::<Vec<_>>()
         .join("\n");

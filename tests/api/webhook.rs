@@ -293,3 +293,45 @@ async fn a_redelivered_event_gets_200_duplicate_and_applies_nothing_twice() {
             .unwrap();
     assert_eq!(before, after, "the duplicate touched no block row");
 }
+
+/// The stored words (receive mode, event status, object state) are checked
+/// by the database too, whatever writes them.
+#[tokio::test]
+async fn the_database_refuses_a_mode_status_or_state_it_does_not_know() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let event = v2_objects_event(&t.cloud_id, &["1"]);
+    assert_eq!(app.post_structured(&t, &event).await.status(), 202);
+    let refusals = [
+        "UPDATE inbox_events SET mode = 'carrier-pigeon' WHERE cloud_id = $1",
+        "UPDATE inbox_events SET status = 'lost' WHERE cloud_id = $1",
+        "UPDATE blocked_objects SET state = 'forgotten' WHERE cloud_id = $1",
+    ];
+    for sql in refusals {
+        let err = sqlx::query(sql)
+            .bind(&t.cloud_id)
+            .execute(&app.pool)
+            .await
+            .expect_err(sql);
+        let code = err.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("23514"), "{sql}: {err}");
+    }
+    // The words it knows still go in, read back as text.
+    sqlx::query("UPDATE blocked_objects SET state = 'hidden' WHERE cloud_id = $1")
+        .bind(&t.cloud_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (mode, status, state): (String, String, String) = sqlx::query_as(
+        "SELECT i.mode, i.status, b.state FROM inbox_events i
+         JOIN blocked_objects b ON b.first_inbox_id = i.id WHERE i.cloud_id = $1",
+    )
+    .bind(&t.cloud_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (mode.as_str(), status.as_str(), state.as_str()),
+        ("structured", "applied", "hidden")
+    );
+}
