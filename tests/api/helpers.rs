@@ -143,6 +143,14 @@ pub fn base_vars(db_url: &str, jwks_url: &str) -> HashMap<String, String> {
     .collect()
 }
 
+/// Variables as `spawn_app_with_vars` takes them.
+pub fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }

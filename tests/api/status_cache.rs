@@ -9,13 +9,6 @@ use crate::helpers::*;
 
 const NO_CACHE: &str = "AARC_STATUS_CACHE_OBJECTS";
 
-fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// A 200 answer's `aarc-answered-from` header.
 fn answered_from(res: &reqwest::Response) -> String {
     assert_eq!(res.status(), 200);
