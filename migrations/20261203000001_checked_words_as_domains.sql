@@ -7,7 +7,9 @@
 -- violation, SQLSTATE 23514).
 --
 -- The columns change type to domains without constraints first (no table
--- rewrite), then the domains get their checks, which scan the tables once.
+-- rewrite; the partial indexes on these columns are rebuilt), then the
+-- domains get their checks, which read each table through (inbox_events
+-- twice). All under an exclusive lock, once, at start-up.
 CREATE DOMAIN aarc_receive_mode AS text;
 CREATE DOMAIN aarc_event_status AS text;
 CREATE DOMAIN aarc_object_state AS text;

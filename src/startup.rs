@@ -102,7 +102,7 @@ impl Application {
             metrics_cache: Default::default(),
         });
         let server = HttpServer::new(move || {
-            // Runs on each HTTP worker thread, inside its local task set.
+            // Runs on each HTTP worker thread, on its local runtime.
             crate::ingest::serve_replies_on_this_thread();
             App::new()
                 .app_data(state.clone())

@@ -23,9 +23,10 @@ thread_local! {
     static THIS_THREAD: RefCell<Option<ThreadMailbox>> = const { RefCell::new(None) };
 }
 
-/// Starts handing answers out on this thread. Call it on a thread that
-/// runs a `tokio::task::LocalSet` (an actix HTTP worker), once; requests
-/// waiting on other threads are answered one by one.
+/// Starts handing answers out on this thread. Call it where
+/// `tokio::task::spawn_local` may be called (an actix HTTP worker's local
+/// runtime); requests waiting on other threads are answered one by one.
+/// A second call replaces the first mailbox, whose task then ends.
 pub fn serve_on_this_thread() {
     let (mailbox, mut deliveries) = mpsc::unbounded_channel::<Delivery>();
     tokio::task::spawn_local(async move {

@@ -335,3 +335,39 @@ async fn the_database_refuses_a_mode_status_or_state_it_does_not_know() {
         ("structured", "applied", "hidden")
     );
 }
+
+/// The body is stored as sent when that is what PostgreSQL would store,
+/// and as read otherwise: a number serde_json reads as another (1e-20000
+/// is 0 to it, and beyond what PostgreSQL's numeric accepts) is no reason
+/// to refuse the event.
+#[tokio::test]
+async fn a_body_is_stored_as_sent_unless_a_number_was_read_as_another() {
+    let app = spawn_app().await;
+    let t = app.connect_tenant().await;
+    let post = |body: String| {
+        app.client
+            .post(app.url("/webhooks/atlassian"))
+            .header("Authorization", format!("JWT {}", t.jwt("")))
+            .header("Content-Type", "application/cloudevents+json")
+            .body(body)
+            .send()
+    };
+    let event = v2_objects_event(&t.cloud_id, &["1"]);
+    // Spaced out and with an exact integer beyond f64's precision: kept.
+    let spaced = serde_json::to_string_pretty(&event).unwrap().replacen(
+        '{',
+        r#"{ "big": 9007199254740993,"#,
+        1,
+    );
+    assert_eq!(post(spaced).await.unwrap().status(), 202);
+    let (_, _, raw) = inbox_row(&app, event["id"].as_str().unwrap()).await;
+    assert_eq!(raw["big"].to_string(), "9007199254740993");
+    let tiny_event = v2_objects_event(&t.cloud_id, &["2"]);
+    let tiny = tiny_event
+        .to_string()
+        .replacen('{', r#"{"tiny": 1e-20000,"#, 1);
+    assert_eq!(post(tiny).await.unwrap().status(), 202);
+    let (_, _, raw) = inbox_row(&app, tiny_event["id"].as_str().unwrap()).await;
+    assert_eq!(raw["tiny"], 0.0);
+    assert_eq!(app.blocked_count(&t.cloud_id).await, 2);
+}

@@ -50,7 +50,10 @@ pub fn parse(event: Map<String, Value>, strict: bool) -> Result<PolicyEvent, Err
 /// `parse` for an event that was the whole request body, `sent`: unless an
 /// attribute had to be filled in, that text is kept as the event's raw form
 /// rather than the parsed object written out again (a tenth of the
-/// webhook's parsing work). PostgreSQL stores both as the same `jsonb`.
+/// webhook's parsing work). PostgreSQL stores both as the same `jsonb` —
+/// except numbers with a fraction or exponent, which serde_json reads as an
+/// f64 that may not be the text sent (`1e-20000` reads as 0, while
+/// PostgreSQL refuses it): an event holding one is written out as before.
 pub fn parse_as_sent(
     mut event: Map<String, Value>,
     strict: bool,
@@ -128,7 +131,7 @@ pub fn parse_as_sent(
     // Written out here, on the request's own task, rather than by the
     // writer while the group waits.
     let raw = match sent {
-        Some(text) if !filled_in => text.to_string(),
+        Some(text) if !filled_in && !holds_a_float(&event) => text.to_string(),
         _ => Value::Object(event).to_string(),
     };
     Ok(PolicyEvent {
@@ -140,6 +143,19 @@ pub fn parse_as_sent(
         kind,
         raw,
     })
+}
+
+/// Whether any number in the event was read as an f64.
+fn holds_a_float(event: &Map<String, Value>) -> bool {
+    fn float_in(v: &Value) -> bool {
+        match v {
+            Value::Number(n) => n.is_f64(),
+            Value::Array(items) => items.iter().any(float_in),
+            Value::Object(map) => map.values().any(float_in),
+            _ => false,
+        }
+    }
+    event.values().any(float_in)
 }
 
 #[cfg(test)]
@@ -166,6 +182,15 @@ mod tests {
         let stored: Value = serde_json::from_str(&filled.raw).unwrap();
         assert_eq!(stored["source"], V2_SOURCE);
         assert_eq!(stored["id"], "1");
+        // A number serde_json reads as another (here 0) is written out as
+        // read, so PostgreSQL stores what was checked and never refuses it.
+        let tiny = r#"{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"n":1e-20000,"k":[7]}}"#;
+        let object = serde_json::from_str::<Map<String, Value>>(tiny).unwrap();
+        let written = parse_as_sent(object, true, Some(tiny)).unwrap();
+        let stored: Value = serde_json::from_str(&written.raw).unwrap();
+        assert_ne!(written.raw, tiny);
+        assert_eq!(stored["data"]["n"], 0.0);
+        assert_eq!(stored["data"]["k"], json!([7]));
     }
 
     fn detail(r: Result<PolicyEvent, Error>) -> String {
