@@ -170,14 +170,8 @@ async fn a_connect_tenant_cannot_send_forge_lifecycle_events() {
         "context": {"cloudId": t.cloud_id},
     });
     let res = app
-        .client
-        .post(app.url(WEBHOOK))
-        .header("Authorization", format!("JWT {}", t.jwt("")))
-        .header("Content-Type", "application/json")
-        .body(uninstall.to_string())
-        .send()
-        .await
-        .unwrap();
+        .post_body(&t, "application/json", uninstall.to_string())
+        .await;
     let p = problem(res, 403).await;
     assert!(p["detail"]
         .as_str()

@@ -3,10 +3,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -102,5 +103,45 @@ impl FakeServer {
 
     pub fn recorded(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
+    }
+}
+
+/// A fake Forge key server: serves whatever key set the test puts in it and
+/// counts how often it was asked.
+pub struct JwksServer {
+    pub url: String,
+    pub keys: Arc<Mutex<Vec<Value>>>,
+    pub fetches: Arc<AtomicUsize>,
+}
+
+pub fn start_jwks_server(initial: Vec<Value>) -> JwksServer {
+    let keys = Arc::new(Mutex::new(initial));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (k, f) = (keys.clone(), fetches.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        let (k, f) = (k.clone(), f.clone());
+        App::new().route(
+            "/jwks.json",
+            web::get().to(move || {
+                let (k, f) = (k.clone(), f.clone());
+                async move {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    let keys = k.lock().unwrap().clone();
+                    HttpResponse::Ok().json(json!({ "keys": keys }))
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    JwksServer {
+        url: format!("http://127.0.0.1:{port}/jwks.json"),
+        keys,
+        fetches,
     }
 }

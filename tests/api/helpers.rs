@@ -3,15 +3,14 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use aarc::config::Config;
 use aarc::startup::Application;
-use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::OnceCell;
+
+pub use crate::fakes::{start_jwks_server, JwksServer};
 
 pub const FORGE_APP_ID: &str = "0b1d2c3e-4f50-4a6b-9c7d-8e9f0a1b2c3d";
 pub const OPERATOR_TOKEN: &str = "operator-token-for-tests";
@@ -73,49 +72,9 @@ pub async fn empty_database() -> String {
     url.to_string()
 }
 
-/// A fake Forge key server: serves whatever key set the test puts in it and
-/// counts how often it was asked.
-pub struct JwksServer {
-    pub url: String,
-    pub keys: Arc<Mutex<Vec<Value>>>,
-    pub fetches: Arc<AtomicUsize>,
-}
-
 pub fn test_jwk(n: u8) -> Value {
     let text = std::fs::read_to_string(format!("tests/keys/forge-test-{n}.jwk.json")).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-pub fn start_jwks_server(initial: Vec<Value>) -> JwksServer {
-    let keys = Arc::new(Mutex::new(initial));
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let (k, f) = (keys.clone(), fetches.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = HttpServer::new(move || {
-        let (k, f) = (k.clone(), f.clone());
-        App::new().route(
-            "/jwks.json",
-            web::get().to(move || {
-                let (k, f) = (k.clone(), f.clone());
-                async move {
-                    f.fetch_add(1, Ordering::SeqCst);
-                    let keys = k.lock().unwrap().clone();
-                    HttpResponse::Ok().json(json!({ "keys": keys }))
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    JwksServer {
-        url: format!("http://127.0.0.1:{port}/jwks.json"),
-        keys,
-        fetches,
-    }
 }
 
 pub struct TestApp {
@@ -346,14 +305,22 @@ impl TestApp {
 
     /// Posts a structured-mode event signed by a Connect tenant.
     pub async fn post_structured(&self, t: &ConnectTenant, event: &Value) -> reqwest::Response {
+        let structured = "application/cloudevents+json; charset=UTF-8";
+        self.post_body(t, structured, event.to_string()).await
+    }
+
+    /// Posts `body` as sent, of `content_type`, signed by a Connect tenant.
+    pub async fn post_body(
+        &self,
+        t: &ConnectTenant,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         self.client
             .post(self.url(WEBHOOK))
             .header("Authorization", format!("JWT {}", t.jwt("")))
-            .header(
-                "Content-Type",
-                "application/cloudevents+json; charset=UTF-8",
-            )
-            .body(event.to_string())
+            .header("Content-Type", content_type)
+            .body(body)
             .send()
             .await
             .unwrap()

@@ -5,6 +5,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
+const BATCH: &str = "application/cloudevents-batch+json";
+
 async fn inbox_row(app: &TestApp, event_id: &str) -> (String, String, Value) {
     sqlx::query_as("SELECT mode, status, raw FROM inbox_events WHERE event_id = $1")
         .bind(event_id)
@@ -181,15 +183,8 @@ async fn batch_mode_applies_every_event_in_one_answer() {
         v2_objects_event(&t.cloud_id, &["1", "2"]),
         v2_objects_event(&t.cloud_id, &["3"]),
     ];
-    let res = app
-        .client
-        .post(app.url(WEBHOOK))
-        .header("Authorization", format!("JWT {}", t.jwt("")))
-        .header("Content-Type", "application/cloudevents-batch+json")
-        .body(Value::Array(events.clone()).to_string())
-        .send()
-        .await
-        .unwrap();
+    let batch = Value::Array(events.clone()).to_string();
+    let res = app.post_body(&t, BATCH, batch).await;
     assert_eq!(res.status(), 202);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["events"].as_array().unwrap().len(), 2);
@@ -204,15 +199,8 @@ async fn a_batch_with_one_bad_event_changes_nothing() {
     let t = app.connect_tenant().await;
     let mut bad = v2_objects_event(&t.cloud_id, &["3"]);
     bad["data"]["objects"][0]["ids"] = json!([3]);
-    let res = app
-        .client
-        .post(app.url(WEBHOOK))
-        .header("Authorization", format!("JWT {}", t.jwt("")))
-        .header("Content-Type", "application/cloudevents-batch+json")
-        .body(json!([v2_objects_event(&t.cloud_id, &["1"]), bad]).to_string())
-        .send()
-        .await
-        .unwrap();
+    let batch = json!([v2_objects_event(&t.cloud_id, &["1"]), bad]).to_string();
+    let res = app.post_body(&t, BATCH, batch).await;
     let body = problem(res, 400).await;
     assert!(
         body["detail"].as_str().unwrap().contains("batch element 1"),
@@ -232,14 +220,8 @@ async fn plain_json_with_and_without_cloudevents_attributes() {
     bare.as_object_mut().unwrap().remove("source");
     for event in [&full, &bare] {
         let res = app
-            .client
-            .post(app.url(WEBHOOK))
-            .header("Authorization", format!("JWT {}", t.jwt("")))
-            .header("Content-Type", "application/json")
-            .body(event.to_string())
-            .send()
-            .await
-            .unwrap();
+            .post_body(&t, "application/json", event.to_string())
+            .await;
         assert_eq!(res.status(), 202);
     }
     let (mode, _, raw) = inbox_row(&app, bare["id"].as_str().unwrap()).await;
@@ -344,14 +326,7 @@ async fn the_database_refuses_a_mode_status_or_state_it_does_not_know() {
 async fn a_body_is_stored_as_sent_unless_a_number_was_read_as_another() {
     let app = spawn_app().await;
     let t = app.connect_tenant().await;
-    let post = |body: String| {
-        app.client
-            .post(app.url("/webhooks/atlassian"))
-            .header("Authorization", format!("JWT {}", t.jwt("")))
-            .header("Content-Type", "application/cloudevents+json")
-            .body(body)
-            .send()
-    };
+    let post = |body: String| app.post_body(&t, "application/cloudevents+json", body);
     let event = v2_objects_event(&t.cloud_id, &["1"]);
     // Spaced out and with an exact integer beyond f64's precision: kept.
     let spaced = serde_json::to_string_pretty(&event).unwrap().replacen(
@@ -359,14 +334,14 @@ async fn a_body_is_stored_as_sent_unless_a_number_was_read_as_another() {
         r#"{ "big": 9007199254740993,"#,
         1,
     );
-    assert_eq!(post(spaced).await.unwrap().status(), 202);
+    assert_eq!(post(spaced).await.status(), 202);
     let (_, _, raw) = inbox_row(&app, event["id"].as_str().unwrap()).await;
     assert_eq!(raw["big"].to_string(), "9007199254740993");
     let tiny_event = v2_objects_event(&t.cloud_id, &["2"]);
     let tiny = tiny_event
         .to_string()
         .replacen('{', r#"{"tiny": 1e-20000,"#, 1);
-    assert_eq!(post(tiny).await.unwrap().status(), 202);
+    assert_eq!(post(tiny).await.status(), 202);
     let (_, _, raw) = inbox_row(&app, tiny_event["id"].as_str().unwrap()).await;
     assert_eq!(raw["tiny"], 0.0);
     assert_eq!(app.blocked_count(&t.cloud_id).await, 2);

@@ -26,14 +26,8 @@ async fn malformed_bodies_get_400_with_a_precise_detail_and_change_nothing() {
     ];
     for (body, expected) in cases {
         let res = app
-            .client
-            .post(app.url(WEBHOOK))
-            .header("Authorization", format!("JWT {}", t.jwt("")))
-            .header("Content-Type", "application/cloudevents+json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+            .post_body(&t, "application/cloudevents+json", body)
+            .await;
         let p = problem(res, 400).await;
         assert!(p["detail"].as_str().unwrap().contains(expected), "{p}");
     }
@@ -94,15 +88,10 @@ async fn bodies_over_the_limit_get_413() {
             .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
             .collect::<Vec<_>>(),
     );
+    let body = reqwest::Body::wrap_stream(stream);
     let res = app
-        .client
-        .post(app.url(WEBHOOK))
-        .header("Authorization", format!("JWT {}", t.jwt("")))
-        .header("Content-Type", "application/cloudevents+json")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
+        .post_body(&t, "application/cloudevents+json", body)
+        .await;
     problem(res, 413).await;
     assert_eq!(app.inbox_count(&t.cloud_id).await, 0);
 }
