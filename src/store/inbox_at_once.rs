@@ -102,8 +102,7 @@ fn statement(careful: bool) -> String {
          ), ins AS (
             INSERT INTO inbox_events (cloud_id, source, event_id, event_type, event_time, mode,
                                       tenant_id, status, raw)
-            SELECT cloud_id, source, event_id, event_type, event_time, mode, tenant_id, status,
-                   raw::jsonb
+            SELECT cloud_id, source, event_id, event_type, event_time, mode, tenant_id, status, raw
             FROM u WHERE (SELECT ok FROM still_current) ORDER BY ord
             {on_seen_event}
             RETURNING id, received_at, cloud_id, source, event_id

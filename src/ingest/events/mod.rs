@@ -50,17 +50,18 @@ pub fn parse(event: Map<String, Value>, strict: bool) -> Result<PolicyEvent, Err
 /// `parse` for an event that was the whole request body, `sent`: unless an
 /// attribute had to be filled in, that text is kept as the event's raw form
 /// rather than the parsed object written out again (a tenth of the
-/// webhook's parsing work). PostgreSQL stores both as the same `jsonb` —
-/// except numbers with a fraction or exponent, which serde_json reads as an
-/// f64 that may not be the text sent (`1e-20000` reads as 0, while
-/// PostgreSQL refuses it): an event holding one is written out as before.
+/// webhook's parsing work). The inbox stores the raw form as text that
+/// PostgreSQL must be able to read as `jsonb`: numbers with a fraction or
+/// exponent, which serde_json reads as an f64 that may not be the text sent
+/// (`1e-20000` reads as 0, while PostgreSQL refuses it), make an event
+/// written out as read instead.
 pub fn parse_as_sent(
     mut event: Map<String, Value>,
     strict: bool,
     sent: Option<&str>,
 ) -> Result<PolicyEvent, Error> {
     if let Some(path) = nul_path(&event) {
-        // PostgreSQL can store U+0000 in neither text nor jsonb.
+        // PostgreSQL reads U+0000 in neither text nor jsonb.
         return Err(Error::invalid(format!(
             "{path} contains the character U+0000, which cannot be stored"
         )));

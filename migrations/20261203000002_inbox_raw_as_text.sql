@@ -1,0 +1,11 @@
+-- inbox_events.raw holds each event as text, exactly as aarc stored it
+-- (the request body itself when the body was that one event), instead of
+-- jsonb. aarc has parsed and checked every event before writing it, and
+-- keeps its text readable as jsonb (no U+0000, numbers PostgreSQL accepts),
+-- so `raw::jsonb` reads any row as JSON. Parsing the text into jsonb again
+-- was the largest single item of the ingest statement's per-event work in
+-- PostgreSQL (jsonb_in), on the one backend a group of events is written by.
+--
+-- Existing rows keep their content in jsonb's text form. The table is
+-- rewritten under an exclusive lock, once, at start-up.
+ALTER TABLE inbox_events ALTER COLUMN raw TYPE text USING raw::text;
