@@ -272,10 +272,13 @@ async fn main() {
     let db_url = fresh_database("aarc_bench_ingest").await;
     let db = pool(&db_url, 2);
     aarc::store::migrate(&db).await.unwrap();
+    // Shaped like the inbox: its key columns compare bytes (COLLATE "C"),
+    // and the event is kept as text.
     sqlx::query(
-        "CREATE TABLE bench_inbox (id bigserial PRIMARY KEY, cloud_id text NOT NULL,
-            source text NOT NULL, event_id text NOT NULL, event_type text NOT NULL, raw jsonb NOT NULL,
-            received_at timestamptz NOT NULL DEFAULT now(), UNIQUE (cloud_id, source, event_id))",
+        r#"CREATE TABLE bench_inbox (id bigserial PRIMARY KEY, cloud_id text COLLATE "C" NOT NULL,
+            source text COLLATE "C" NOT NULL, event_id text COLLATE "C" NOT NULL,
+            event_type text NOT NULL, raw text NOT NULL,
+            received_at timestamptz NOT NULL DEFAULT now(), UNIQUE (cloud_id, source, event_id))"#,
     )
     .execute(&db)
     .await
