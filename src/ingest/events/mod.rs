@@ -61,7 +61,8 @@ pub fn parse_as_sent(
     sent: Option<&str>,
 ) -> Result<PolicyEvent, Error> {
     if let Some(path) = nul_path(&event) {
-        // PostgreSQL reads U+0000 in neither text nor jsonb.
+        // jsonb refuses U+0000 (every stored event must read as jsonb), and
+        // written out as read it would be a character text cannot hold.
         return Err(Error::invalid(format!(
             "{path} contains the character U+0000, which cannot be stored"
         )));
