@@ -313,13 +313,18 @@ async fn main() {
     let other = Comparison::from_env(&db_url).await;
     let (mut baselines, mut singles, mut others) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
-        // Whichever runs second in a round measured faster (a second copy of
+        // Whichever runs later in a round measured faster (a second copy of
         // the same aarc ran 1.04-1.08x the first, which followed pgbench), so
-        // the order alternates: odd rounds start with pgbench, even ones with
-        // aarc, and neither side always takes the second place.
+        // the order reverses every round: odd rounds run pgbench, aarc, then
+        // the second aarc; even rounds the second aarc, aarc, then pgbench.
+        // No side always takes the same place.
         let aarc_first = round % 2 == 0;
+        let mut other_figures = None;
         let mut single = None;
         if aarc_first {
+            if let Some(other) = &other {
+                other_figures = Some(other_round(&db, other, round, secs).await);
+            }
             single = Some(single_round(&db, &aarc, round, secs).await);
         }
         println!(
@@ -341,14 +346,13 @@ async fn main() {
             single.errors
         );
         if let Some(other) = &other {
-            println!("round {round}: the second aarc ({}), as above", other.name);
-            settle(&db).await;
-            let cpu_before = CpuUse::now(other.process.pid());
-            let figures = drive(&other.process.base, round + 1000, CLIENTS, secs, 1).await;
-            let cpu =
-                CpuUse::now(other.process.pid()).per_request(&cpu_before, figures.requests as u64);
+            let (figures, cpu) = match other_figures {
+                Some(done) => done,
+                None => other_round(&db, other, round, secs).await,
+            };
             println!(
-                "  second aarc: {:.0} events/s = {:.2}x the first, p50 {:.2} ms, p99 {:.2} ms, errors {}\n  {cpu}",
+                "  second aarc ({}): {:.0} events/s = {:.2}x the first, p50 {:.2} ms, p99 {:.2} ms, errors {}\n  {cpu}",
+                if aarc_first { "before the first" } else { "after the first" },
                 figures.per_second(),
                 figures.per_second() / single.per_second(),
                 figures.percentile_ms(0.5),
@@ -450,6 +454,21 @@ async fn single_round(
     let single = drive(&aarc.base, round, CLIENTS, secs, 1).await;
     let cpu = CpuUse::now(aarc.pid()).per_request(&cpu_before, single.requests as u64);
     (single, cpu)
+}
+
+/// One round of one-object events against the second aarc.
+async fn other_round(
+    db: &sqlx::PgPool,
+    other: &Comparison,
+    round: usize,
+    secs: Duration,
+) -> (Figures, String) {
+    println!("round {round}: the second aarc ({}), as above", other.name);
+    settle(db).await;
+    let cpu_before = CpuUse::now(other.process.pid());
+    let figures = drive(&other.process.base, round + 1000, CLIENTS, secs, 1).await;
+    let cpu = CpuUse::now(other.process.pid()).per_request(&cpu_before, figures.requests as u64);
+    (figures, cpu)
 }
 
 /// The second aarc of `BENCH_COMPARE_BIN` / `BENCH_COMPARE_ENV`, if named.

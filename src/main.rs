@@ -173,8 +173,7 @@ enum TenantAction {
     Remove { client_key: String },
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let cli = Cli::parse();
     if let Command::Openapi = cli.command {
         print!("{}", aarc::http::openapi::document());
@@ -188,6 +187,22 @@ async fn main() {
         }
     };
     telemetry::init(config.log_format);
+    // The HTTP threads run runtimes of their own (actix); this one runs the
+    // writers and the background work, `AARC_WORKER_THREADS` threads.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads)
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(cli, config)),
+        Err(e) => {
+            eprintln!("aarc: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run(cli: Cli, config: Config) {
     let result = match cli.command {
         Command::Serve => commands::serve(config).await,
         Command::Migrate => commands::migrate(&config).await,

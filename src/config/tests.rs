@@ -96,6 +96,17 @@ fn http_workers_are_at_least_one() {
 }
 
 #[test]
+fn worker_threads_default_to_one_and_are_bounded() {
+    assert_eq!(Config::from_map(&vars(&[])).unwrap().worker_threads, 1);
+    let c = Config::from_map(&vars(&[("AARC_WORKER_THREADS", "4")])).unwrap();
+    assert_eq!(c.worker_threads, 4);
+    for bad in ["0", "257", "two"] {
+        let err = Config::from_map(&vars(&[("AARC_WORKER_THREADS", bad)])).unwrap_err();
+        assert!(err.contains("AARC_WORKER_THREADS"), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn env_file_lines_are_parsed() {
     let v = parse_env_file("# comment\nAARC_LISTEN=0.0.0.0:9\n\nAARC_VERIFY=\"off\"\n").unwrap();
     assert_eq!(v["AARC_LISTEN"], "0.0.0.0:9");

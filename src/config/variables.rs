@@ -155,6 +155,12 @@ pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
         "threads (1 to 256) reading and answering HTTP requests",
     ),
     (
+        "AARC_WORKER_THREADS",
+        "1",
+        "2",
+        "threads (1 to 256) running the group-commit writers and background work (reconciler, status-cache reads, outbox deliveries)",
+    ),
+    (
         "AARC_STATUS_CACHE_OBJECTS",
         "2000000",
         "0",
