@@ -1,9 +1,11 @@
 //! Request bodies read whole, refused as soon as they pass the limit (with
-//! or without a `Content-Length`).
+//! or without a `Content-Length`), and JSON bodies parsed with an error that
+//! shows the shape expected.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
+use serde::Deserialize;
 
 use crate::Error;
 
@@ -32,4 +34,11 @@ pub async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Parses a JSON body; a body that does not parse is refused with the
+/// `shape` it should have had and serde's reason (line, column, field).
+pub fn json<'a, T: Deserialize<'a>>(body: &'a [u8], shape: &str) -> Result<T, Error> {
+    serde_json::from_slice(body)
+        .map_err(|e| Error::invalid(format!("the body must be {shape}: {e}")))
 }

@@ -152,8 +152,7 @@ pub struct ReasonBody {
 }
 
 fn reason(body: &[u8]) -> Result<String, Error> {
-    let parsed: ReasonBody = serde_json::from_slice(body)
-        .map_err(|e| Error::invalid(format!("the body must be {{\"reason\": \"…\"}}: {e}")))?;
+    let parsed: ReasonBody = super::body::json(body, r#"{"reason": "…"}"#)?;
     if parsed.reason.trim().is_empty() {
         return Err(Error::invalid("reason must not be empty: say why"));
     }
@@ -211,11 +210,7 @@ pub async fn unblock(
     body: web::Bytes,
 ) -> Result<HttpResponse, Error> {
     let site = CloudId::parse(&path).map_err(Error::InvalidRequest)?;
-    let body: UnblockBody = serde_json::from_slice(&body).map_err(|e| {
-        Error::invalid(format!(
-            "the body must be {{\"objects\": […]}} or {{\"all\": true}}: {e}"
-        ))
-    })?;
+    let body: UnblockBody = super::body::json(&body, r#"{"objects": […]} or {"all": true}"#)?;
     let reason = body
         .reason
         .unwrap_or_else(|| "operator unblock".to_string());

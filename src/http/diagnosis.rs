@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::status::{object, site};
+use super::status::{site, site_and_object};
 use super::{operator::ServiceCaller, AppState};
 use crate::diagnosis::diagnose::{diagnose, Diagnosis};
 use crate::diagnosis::{ObservationInput, Verdict};
@@ -48,11 +48,10 @@ pub async fn observe(
     body: web::Bytes,
 ) -> Result<HttpResponse, Error> {
     let site = site(&path)?;
-    let batch: ObservationBatch = serde_json::from_slice(&body).map_err(|e| {
-        Error::invalid(format!(
-            "the body must be {{\"observations\": [{{\"product\", \"type\", \"id\", \"status\", \"actor\", \"operation\", …}}]}}: {e}"
-        ))
-    })?;
+    let batch: ObservationBatch = super::body::json(
+        &body,
+        r#"{"observations": [{"product", "type", "id", "status", "actor", "operation", …}]}"#,
+    )?;
     super::check_list_len("observations", batch.observations.len(), 1000)?;
     let now = chrono::Utc::now();
     let parsed = batch
@@ -109,8 +108,6 @@ pub async fn diagnosis(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String, String)>,
 ) -> Result<HttpResponse, Error> {
-    let (cloud_id, product, object_type, id) = path.into_inner();
-    let site = site(&cloud_id)?;
-    let object = object(&product, &object_type, &id)?;
+    let (site, object) = site_and_object(path)?;
     Ok(HttpResponse::Ok().json(diagnosis_of(&state, &site, &object).await?))
 }

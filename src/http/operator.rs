@@ -25,6 +25,21 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .then_some(token.trim())
 }
 
+/// The application's state and the bearer token the request presents;
+/// `wanted` names the kind of token in the error when there is none.
+fn presented<'r>(req: &'r HttpRequest, wanted: &str) -> Result<(&'r AppState, &'r str), Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .map(|data| data.get_ref())
+        .ok_or_else(|| Error::Internal("application state missing".into()))?;
+    let token = bearer(req).ok_or_else(|| {
+        Error::unauthorized(format!(
+            "{wanted} is required: Authorization: Bearer <token>"
+        ))
+    })?;
+    Ok((state, token))
+}
+
 /// The name of the token that matches, if any (all are checked).
 pub fn match_token<'a>(tokens: &'a [NamedToken], presented: &str) -> Option<&'a str> {
     let mut found = None;
@@ -41,37 +56,32 @@ pub struct Operator {
     pub name: String,
 }
 
+impl Operator {
+    fn authenticate(req: &HttpRequest) -> Result<Self, Error> {
+        let (state, token) = presented(req, "an operator token")?;
+        if let Some(name) = match_token(&state.config.operator_tokens, token) {
+            return Ok(Operator {
+                name: name.to_string(),
+            });
+        }
+        // A known service token is authenticated but not allowed here.
+        if match_token(&state.config.service_tokens, token).is_some() {
+            return Err(Error::Forbidden(
+                "a service token cannot use operator routes: use an operator token".into(),
+            ));
+        }
+        Err(Error::unauthorized(
+            "the bearer token is not an operator token",
+        ))
+    }
+}
+
 impl FromRequest for Operator {
     type Error = Error;
     type Future = Ready<Result<Self, Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let result = (|| {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| Error::Internal("application state missing".into()))?;
-            let token = bearer(req).ok_or_else(|| {
-                Error::unauthorized("an operator token is required: Authorization: Bearer <token>")
-            })?;
-            let name = match match_token(&state.config.operator_tokens, token) {
-                Some(name) => name,
-                // A known service token is authenticated but not allowed here.
-                None if match_token(&state.config.service_tokens, token).is_some() => {
-                    return Err(Error::Forbidden(
-                        "a service token cannot use operator routes: use an operator token".into(),
-                    ))
-                }
-                None => {
-                    return Err(Error::unauthorized(
-                        "the bearer token is not an operator token",
-                    ))
-                }
-            };
-            Ok(Operator {
-                name: name.to_string(),
-            })
-        })();
-        ready(result)
+        ready(Self::authenticate(req))
     }
 }
 
@@ -80,28 +90,26 @@ pub struct ServiceCaller {
     pub name: String,
 }
 
+impl ServiceCaller {
+    fn authenticate(req: &HttpRequest) -> Result<Self, Error> {
+        let (state, token) = presented(req, "a service token")?;
+        let name = match_token(&state.config.service_tokens, token)
+            .or_else(|| match_token(&state.config.operator_tokens, token))
+            .ok_or_else(|| {
+                Error::unauthorized("the bearer token is not a service or operator token")
+            })?;
+        Ok(ServiceCaller {
+            name: name.to_string(),
+        })
+    }
+}
+
 impl FromRequest for ServiceCaller {
     type Error = Error;
     type Future = Ready<Result<Self, Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let result = (|| {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| Error::Internal("application state missing".into()))?;
-            let token = bearer(req).ok_or_else(|| {
-                Error::unauthorized("a service token is required: Authorization: Bearer <token>")
-            })?;
-            let name = match_token(&state.config.service_tokens, token)
-                .or_else(|| match_token(&state.config.operator_tokens, token))
-                .ok_or_else(|| {
-                    Error::unauthorized("the bearer token is not a service or operator token")
-                })?;
-            Ok(ServiceCaller {
-                name: name.to_string(),
-            })
-        })();
-        ready(result)
+        ready(Self::authenticate(req))
     }
 }
 

@@ -104,11 +104,11 @@ pub async fn put(
     body: web::Bytes,
 ) -> Result<HttpResponse, Error> {
     let site = CloudId::parse(&path).map_err(Error::InvalidRequest)?;
-    let body: PoliciesBody = serde_json::from_slice(&body)
-        .map_err(|e| Error::invalid(format!("the body must be {{\"policies\": [{{\"product\", \"type\", \"action\", \"grace\", \"review\"}}]}}: {e}")))?;
-    if body.policies.is_empty() || body.policies.len() > 100 {
-        return Err(Error::invalid("policies must hold 1 to 100 entries"));
-    }
+    let body: PoliciesBody = super::body::json(
+        &body,
+        r#"{"policies": [{"product", "type", "action", "grace", "review"}]}"#,
+    )?;
+    super::check_list_len("policies", body.policies.len(), 100)?;
     let parsed = body
         .policies
         .iter()

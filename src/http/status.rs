@@ -58,6 +58,14 @@ pub(super) fn object(product: &str, object_type: &str, id: &str) -> Result<Objec
     ObjectRef::parse(product, object_type, id).map_err(Error::InvalidRequest)
 }
 
+/// The site and the object a `…/sites/{cloudId}/objects/{product}/{type}/{id}` path names.
+pub(super) fn site_and_object(
+    path: web::Path<(String, String, String, String)>,
+) -> Result<(CloudId, ObjectRef), Error> {
+    let (cloud_id, product, object_type, id) = path.into_inner();
+    Ok((site(&cloud_id)?, object(&product, &object_type, &id)?))
+}
+
 async fn known_site(state: &AppState, site: &CloudId) -> Result<(), Error> {
     if status::site_exists(&state.pool, site).await? {
         Ok(())
@@ -76,9 +84,7 @@ pub async fn object_status(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String, String)>,
 ) -> Result<HttpResponse, Error> {
-    let (cloud_id, product, object_type, id) = path.into_inner();
-    let site = site(&cloud_id)?;
-    let object = object(&product, &object_type, &id)?;
+    let (site, object) = site_and_object(path)?;
     let (status, answered_from) = state
         .status_cache
         .one(&state.pool, &state.defaults(), &site, object)
@@ -129,11 +135,8 @@ pub async fn check(
     body: web::Bytes,
 ) -> Result<HttpResponse, Error> {
     let site = site(&path)?;
-    let request: CheckRequest = serde_json::from_slice(&body).map_err(|e| {
-        Error::invalid(format!(
-            "the body must be {{\"objects\": [{{\"product\", \"type\", \"id\"}}, …]}}: {e}"
-        ))
-    })?;
+    let request: CheckRequest =
+        super::body::json(&body, r#"{"objects": [{"product", "type", "id"}, …]}"#)?;
     super::check_list_len("objects", request.objects.len(), MAX_CHECK)?;
     let objects = request
         .objects
@@ -357,9 +360,7 @@ pub async fn history(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String, String)>,
 ) -> Result<HttpResponse, Error> {
-    let (cloud_id, product, object_type, id) = path.into_inner();
-    let site = site(&cloud_id)?;
-    let object = object(&product, &object_type, &id)?;
+    let (site, object) = site_and_object(path)?;
     let current = status::one(&state.pool, &state.defaults(), &site, &object).await?;
     let history = status::history(&state.pool, &site, &object).await?;
     Ok(HttpResponse::Ok().json(HistoryView {
