@@ -28,19 +28,11 @@ async fn observe(w: &World, observations: Vec<Value>) -> reqwest::Response {
 }
 
 async fn diagnosis(w: &World, id: &str) -> Value {
-    let res = w
-        .app
-        .client
-        .get(w.app.url(&format!(
-            "/v1/sites/{}/objects/confluence/page/{id}/diagnosis",
-            w.tenant.cloud_id
-        )))
-        .bearer_auth(SERVICE_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
+    let path = format!(
+        "/v1/sites/{}/objects/confluence/page/{id}/diagnosis",
+        w.tenant.cloud_id
+    );
+    w.app.get_ok(&path, SERVICE_TOKEN).await
 }
 
 #[tokio::test]
@@ -265,19 +257,8 @@ async fn a_thousand_observations_are_classified_in_order_and_bad_ones_refused() 
 }
 
 async fn summary(w: &World) -> Value {
-    w.app
-        .client
-        .get(
-            w.app
-                .url(&format!("/v1/sites/{}/summary", w.tenant.cloud_id)),
-        )
-        .bearer_auth(SERVICE_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let path = format!("/v1/sites/{}/summary", w.tenant.cloud_id);
+    w.app.get_ok(&path, SERVICE_TOKEN).await
 }
 
 #[tokio::test]
@@ -358,19 +339,10 @@ async fn a_forge_tenant_is_checked_when_its_first_token_registers_it() {
         .await
         .unwrap();
     assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
-    let url = app.url(&format!("/v1/sites/{cloud_id}/summary"));
+    let path = format!("/v1/sites/{cloud_id}/summary");
     let mut s = Value::Null;
     for _ in 0..100 {
-        s = app
-            .client
-            .get(&url)
-            .bearer_auth(SERVICE_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        s = app.get_ok(&path, SERVICE_TOKEN).await;
         if s["registrationCheck"]
             .as_array()
             .is_some_and(|c| c.len() == 2)

@@ -285,6 +285,21 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// `GET path` with a bearer token; it must answer 200, with JSON.
+    pub async fn get_ok(&self, path: &str, token: &str) -> Value {
+        let res = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
     pub async fn register(&self, t: &ConnectTenant) {
         let res = self
             .client

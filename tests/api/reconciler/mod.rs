@@ -107,19 +107,11 @@ impl World {
 
     /// `GET …/objects/confluence/page/{id}{rest}` as a service, as JSON.
     async fn page_as_service(&self, id: &str, rest: &str) -> Value {
-        self.app
-            .client
-            .get(self.app.url(&format!(
-                "/v1/sites/{}/objects/confluence/page/{id}{rest}",
-                self.tenant.cloud_id
-            )))
-            .bearer_auth(SERVICE_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let path = format!(
+            "/v1/sites/{}/objects/confluence/page/{id}{rest}",
+            self.tenant.cloud_id
+        );
+        self.app.get_ok(&path, SERVICE_TOKEN).await
     }
 
     pub async fn state(&self, id: &str) -> String {

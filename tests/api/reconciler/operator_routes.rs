@@ -43,17 +43,13 @@ async fn operator_routes_refuse_missing_and_service_tokens_and_bad_input() {
         let p = problem(res, 400).await;
         assert!(p["detail"].as_str().unwrap().contains(expected), "{p}");
     }
-    let current: Value = w
+    let current = w
         .app
-        .client
-        .get(&url)
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_ok(
+            &format!("/admin/sites/{}/policies", w.tenant.cloud_id),
+            OPERATOR_TOKEN,
+        )
+        .await;
     assert_eq!(current["default"]["action"], "hide");
     assert_eq!(current["default"]["grace"], "30d");
     problem(w.act("not-a-uuid", "approve").await, 400).await;

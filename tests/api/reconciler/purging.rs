@@ -60,17 +60,10 @@ async fn purge_with_review_waits_for_an_operator_then_purges_on_acknowledgement(
         .find(|(_, b)| b["type"] == "retention.purge")
         .unwrap();
     assert_eq!(purge.1["decisionId"], decision);
-    let detail: Value = w
+    let detail = w
         .app
-        .client
-        .get(w.app.url(&format!("/admin/decisions/{decision}")))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_ok(&format!("/admin/decisions/{decision}"), OPERATOR_TOKEN)
+        .await;
     assert_eq!(detail["decision"]["state"], "purged");
     assert_eq!(detail["objects"].as_array().unwrap().len(), 2);
     assert_eq!(detail["audit"][0]["actor"], "ops");
@@ -364,17 +357,10 @@ async fn hold_and_keep_are_recorded_and_keep_stops_the_purge() {
         "hidden",
         "a kept object is never purged"
     );
-    let detail: Value = w
+    let detail = w
         .app
-        .client
-        .get(w.app.url(&format!("/admin/decisions/{decision}")))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_ok(&format!("/admin/decisions/{decision}"), OPERATOR_TOKEN)
+        .await;
     let actions: Vec<&str> = detail["audit"]
         .as_array()
         .unwrap()
