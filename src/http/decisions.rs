@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{operator::Operator, AppState};
-use crate::domain::{CloudId, ObjectRef, Product};
+use crate::domain::{ObjectRef, Product};
 use crate::store::decisions::{self, Action, AuditEntry, DecisionObject, DecisionView};
 use crate::Error;
 
@@ -209,7 +209,7 @@ pub async fn unblock(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Error> {
-    let site = CloudId::parse(&path).map_err(Error::InvalidRequest)?;
+    let site = super::paths::site(&path)?;
     let body: UnblockBody = super::body::json(&body, r#"{"objects": […]} or {"all": true}"#)?;
     let reason = body
         .reason

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::status::{site, site_and_object};
+use super::paths::{site, site_and_object};
 use super::{operator::ServiceCaller, AppState};
 use crate::diagnosis::diagnose::{diagnose, Diagnosis};
 use crate::diagnosis::{ObservationInput, Verdict};

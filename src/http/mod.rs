@@ -11,6 +11,7 @@ pub mod health;
 pub mod lifecycle;
 pub mod openapi;
 pub mod operator;
+mod paths;
 pub mod policies;
 pub mod problem;
 pub mod request_span;

@@ -89,7 +89,7 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let site = CloudId::parse(&path).map_err(Error::InvalidRequest)?;
+    let site = super::paths::site(&path)?;
     Ok(HttpResponse::Ok().json(current(&state, &site).await?))
 }
 
@@ -103,7 +103,7 @@ pub async fn put(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Error> {
-    let site = CloudId::parse(&path).map_err(Error::InvalidRequest)?;
+    let site = super::paths::site(&path)?;
     let body: PoliciesBody = super::body::json(
         &body,
         r#"{"policies": [{"product", "type", "action", "grace", "review"}]}"#,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::paths::{object, site, site_and_object};
 use super::{operator::ServiceCaller, AppState};
 use crate::domain::{CloudId, ObjectRef, ObjectState, Product};
 use crate::store::status::{self, BlockQuery, ContainerStatus, HistoryEntry, ObjectStatus};
@@ -47,23 +48,6 @@ impl From<ObjectStatus> for ObjectStatusView {
             decision_id: s.decision_id,
         }
     }
-}
-
-pub(super) fn site(raw: &str) -> Result<CloudId, Error> {
-    CloudId::parse(raw).map_err(Error::InvalidRequest)
-}
-
-pub(super) fn object(product: &str, object_type: &str, id: &str) -> Result<ObjectRef, Error> {
-    let product = Product::parse(product).map_err(Error::InvalidRequest)?;
-    ObjectRef::parse(product, object_type, id).map_err(Error::InvalidRequest)
-}
-
-/// The site and the object a `…/sites/{cloudId}/objects/{product}/{type}/{id}` path names.
-pub(super) fn site_and_object(
-    path: web::Path<(String, String, String, String)>,
-) -> Result<(CloudId, ObjectRef), Error> {
-    let (cloud_id, product, object_type, id) = path.into_inner();
-    Ok((site(&cloud_id)?, object(&product, &object_type, &id)?))
 }
 
 async fn known_site(state: &AppState, site: &CloudId) -> Result<(), Error> {
