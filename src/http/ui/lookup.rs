@@ -9,8 +9,8 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::{error_page, finish, page, render, Moment};
-use crate::domain::{CloudId, ObjectRef, Product};
-use crate::http::AppState;
+use crate::domain::CloudId;
+use crate::http::{paths, AppState};
 use crate::store::{policies, status};
 use crate::Error;
 
@@ -141,10 +141,8 @@ pub async fn object(
         ) else {
             return Ok(None);
         };
-        let site = CloudId::parse(site.trim()).map_err(Error::InvalidRequest)?;
-        let product = Product::parse(product).map_err(Error::InvalidRequest)?;
-        let object = ObjectRef::parse(product, object_type.trim(), id.trim())
-            .map_err(Error::InvalidRequest)?;
+        let site = paths::site(site.trim())?;
+        let object = paths::object(product, object_type.trim(), id.trim())?;
         let found = status::one(&state.pool, &state.defaults(), &site, &object).await?;
         let history = status::history(&state.pool, &site, &object).await?;
         // The history already holds the events the diagnosis cites.

@@ -5,9 +5,8 @@ use super::*;
 #[tokio::test]
 async fn operator_routes_refuse_missing_and_service_tokens_and_bad_input() {
     let w = World::new(false).await;
-    let url = w
-        .app
-        .url(&format!("/admin/sites/{}/policies", w.tenant.cloud_id));
+    let path = format!("/admin/sites/{}/policies", w.tenant.cloud_id);
+    let url = w.app.url(&path);
     problem(w.app.client.get(&url).send().await.unwrap(), 401).await;
     problem(
         w.app
@@ -43,13 +42,7 @@ async fn operator_routes_refuse_missing_and_service_tokens_and_bad_input() {
         let p = problem(res, 400).await;
         assert!(p["detail"].as_str().unwrap().contains(expected), "{p}");
     }
-    let current = w
-        .app
-        .get_ok(
-            &format!("/admin/sites/{}/policies", w.tenant.cloud_id),
-            OPERATOR_TOKEN,
-        )
-        .await;
+    let current = w.app.get_ok(&path, OPERATOR_TOKEN).await;
     assert_eq!(current["default"]["action"], "hide");
     assert_eq!(current["default"]["grace"], "30d");
     problem(w.act("not-a-uuid", "approve").await, 400).await;
