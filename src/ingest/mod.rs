@@ -212,6 +212,7 @@ async fn write_checked(
         metrics.ingest_batch_events.observe(pending.len() as f64);
     }
     let mut receipts = Vec::with_capacity(requests.len());
+    let mut counted = Vec::with_capacity(pending.len());
     for (((_, mode, events), sender), allowed) in requests.iter().zip(senders).zip(answers) {
         let new_site = sender.and_then(|(_, new_site)| new_site);
         receipts.push(allowed.map(|()| {
@@ -219,7 +220,7 @@ async fn write_checked(
                 .iter()
                 .map(|event| {
                     let status = outcomes.next().unwrap_or(Outcome::Duplicate);
-                    metrics.event(*mode, event, status.as_str());
+                    counted.push((*mode, event, status.as_str()));
                     EventReceipt {
                         id: event.id.clone(),
                         status,
@@ -232,6 +233,7 @@ async fn write_checked(
             }
         }));
     }
+    metrics.events(counted);
     Ok(Some(receipts))
 }
 
