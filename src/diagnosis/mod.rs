@@ -9,7 +9,7 @@ pub mod rules;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{ObjectRef, Product};
+use crate::domain::ObjectRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -137,8 +137,7 @@ pub struct ObservationInput {
 impl ObservationInput {
     /// Checks every field and classifies; the error names the field.
     pub fn parse(self, now: DateTime<Utc>) -> Result<Observation, String> {
-        let product = Product::parse(&self.product)?;
-        let object = ObjectRef::parse(product, &self.object_type, &self.id)?;
+        let object = ObjectRef::parse_named(&self.product, &self.object_type, &self.id)?;
         if !(100..=599).contains(&self.status) {
             return Err(format!("status {} is not an HTTP status", self.status));
         }

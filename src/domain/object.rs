@@ -76,6 +76,12 @@ pub struct ObjectRef {
 }
 
 impl ObjectRef {
+    /// An object named by three words as a caller sent them (a path, a JSON
+    /// body): the product is parsed too.
+    pub fn parse_named(product: &str, object_type: &str, id: &str) -> Result<Self, String> {
+        Self::parse(Product::parse(product)?, object_type, id)
+    }
+
     pub fn parse(product: Product, object_type: &str, id: &str) -> Result<Self, String> {
         check_text("object type", object_type, 64)?;
         check_text("object id", id, 255)?;
@@ -124,5 +130,18 @@ mod tests {
         assert!(ObjectRef::parse(p.clone(), "issue", "").is_err());
         assert!(ObjectRef::parse(p.clone(), "issue", "a\u{1}b").is_err());
         assert!(ObjectRef::parse(p, "issue", &"9".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn a_named_object_parses_its_product_too() {
+        let o = ObjectRef::parse_named("Jira", "issue", "10042").unwrap();
+        assert_eq!(
+            (o.product.as_str(), o.object_type.as_str(), o.id.as_str()),
+            ("jira", "issue", "10042")
+        );
+        let bad_product = ObjectRef::parse_named(" ", "issue", "1").unwrap_err();
+        assert!(bad_product.starts_with("product"), "{bad_product}");
+        let bad_id = ObjectRef::parse_named("jira", "issue", "").unwrap_err();
+        assert!(bad_id.contains("object id"), "{bad_id}");
     }
 }

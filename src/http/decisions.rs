@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{operator::Operator, AppState};
-use crate::domain::{ObjectRef, Product};
+use crate::domain::ObjectRef;
 use crate::store::decisions::{self, Action, AuditEntry, DecisionObject, DecisionView};
 use crate::Error;
 
@@ -226,9 +226,7 @@ pub async fn unblock(
                 list.iter()
                     .enumerate()
                     .map(|(i, o)| {
-                        let product = Product::parse(&o.product)
-                            .map_err(|e| Error::invalid(format!("objects[{i}]: {e}")))?;
-                        let obj = ObjectRef::parse(product, &o.object_type, &o.id)
+                        let obj = ObjectRef::parse_named(&o.product, &o.object_type, &o.id)
                             .map_err(|e| Error::invalid(format!("objects[{i}]: {e}")))?;
                         Ok((obj.product.to_string(), obj.object_type, obj.id))
                     })

@@ -3,7 +3,7 @@
 
 use actix_web::web;
 
-use crate::domain::{CloudId, ObjectRef, Product};
+use crate::domain::{CloudId, ObjectRef};
 use crate::Error;
 
 /// The site a `{cloudId}` segment names.
@@ -13,8 +13,7 @@ pub fn site(raw: &str) -> Result<CloudId, Error> {
 
 /// The object `{product}/{type}/{id}` segments name.
 pub fn object(product: &str, object_type: &str, id: &str) -> Result<ObjectRef, Error> {
-    let product = Product::parse(product).map_err(Error::InvalidRequest)?;
-    ObjectRef::parse(product, object_type, id).map_err(Error::InvalidRequest)
+    ObjectRef::parse_named(product, object_type, id).map_err(Error::InvalidRequest)
 }
 
 /// The site and the object a `…/sites/{cloudId}/objects/{product}/{type}/{id}` path names.
