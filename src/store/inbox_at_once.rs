@@ -1,13 +1,16 @@
 //! The inbox insert of a group of events, as one statement. For the common
 //! group — object blocks, each object named by one event — the blocks those
 //! events cause go in the same statement, so the group costs one round trip
-//! and one commit.
+//! and one commit. The statement comes in two forms: an optimistic one for
+//! new events on new objects (the usual case, and the cheaper one) and a
+//! careful one that tolerates what is already stored.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::blocks::{key_order, write_blocks, Existing};
@@ -64,59 +67,103 @@ fn key<'p>(p: &'p Pending<'_>) -> (&'p str, &'p str, &'p str) {
     )
 }
 
-/// The statement for a group, in two forms. `careful` tolerates what is
-/// already stored: `ON CONFLICT` skips an inbox row seen before and merges a
-/// block into the object's row. The optimistic form inserts plainly and
-/// fails (unique violation) if anything is already there. It exists for
-/// speed: `ON CONFLICT` probes each unique index once before inserting and
-/// again while inserting, and those probes of multi-column text keys were a
-/// fifth of PostgreSQL's work for a group of new events — the usual case.
-fn statement(careful: bool) -> String {
+/// The checks and rows both forms of the statement start with: whether the
+/// senders are still as remembered (`still_current`) and the group's events
+/// as rows (`u`), numbered `ord` in the order given.
+fn events_as_rows() -> String {
+    let still_current = unchanged_sql(14);
+    format!(
+        "{still_current}, u AS (
+            SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                                 $6::text[], $7::uuid[], $8::text[], $9::text[])
+                 WITH ORDINALITY AS u(cloud_id, source, event_id, event_type, event_time, mode,
+                                      tenant_id, status, raw, ord)
+         )"
+    )
+}
+
+const INBOX_COLUMNS: &str =
+    "cloud_id, source, event_id, event_type, event_time, mode, tenant_id, status, raw";
+
+/// The statement that tolerates what is already stored: `ON CONFLICT` skips
+/// an inbox row seen before and merges a block into the object's row. Only
+/// the events it inserted come back, and only their objects are blocked.
+fn careful_statement() -> String {
     let source = r#"(SELECT ins.cloud_id, o.product, o.object_type, o.object_id,
                    LEAST(u.event_time, ins.received_at) AS blocked_at, ins.id AS inbox_id
             FROM objs o JOIN u ON u.ord = o.ev
             JOIN ins ON ins.cloud_id = u.cloud_id AND ins.source = u.source AND ins.event_id = u.event_id
             ORDER BY o.n) AS s"#;
-    let (existing, on_seen_event) = if careful {
-        (
-            Existing::Merge,
-            "ON CONFLICT ON CONSTRAINT inbox_once_per_site DO NOTHING",
-        )
-    } else {
-        (Existing::Fail, "")
-    };
     // No objects, no counters to raise (ignored events, or the caller
     // writes the blocks itself).
     let blocks = write_blocks(
         source,
         "SELECT cloud_id FROM ins WHERE cardinality($10::bigint[]) > 0",
-        existing,
+        Existing::Merge,
     );
-    let still_current = unchanged_sql(14);
     format!(
-        "WITH {still_current}, u AS (
-            SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                                 $6::text[], $7::uuid[], $8::text[], $9::text[])
-                 WITH ORDINALITY AS u(cloud_id, source, event_id, event_type, event_time, mode,
-                                      tenant_id, status, raw, ord)
-         ), ins AS (
-            INSERT INTO inbox_events (cloud_id, source, event_id, event_type, event_time, mode,
-                                      tenant_id, status, raw)
-            SELECT cloud_id, source, event_id, event_type, event_time, mode, tenant_id, status, raw
+        "WITH {events}, ins AS (
+            INSERT INTO inbox_events ({INBOX_COLUMNS})
+            SELECT {INBOX_COLUMNS}
             FROM u WHERE (SELECT ok FROM still_current) ORDER BY ord
-            {on_seen_event}
+            ON CONFLICT ON CONSTRAINT inbox_once_per_site DO NOTHING
             RETURNING id, received_at, cloud_id, source, event_id
          ), objs AS (
             SELECT * FROM UNNEST($10::bigint[], $11::text[], $12::text[], $13::text[])
                  WITH ORDINALITY AS o(ev, product, object_type, object_id, n)
          ), {blocks}
          SELECT c.ok AS still_current, i.id, i.received_at, i.cloud_id, i.source, i.event_id
-         FROM still_current c LEFT JOIN ins i ON true"
+         FROM still_current c LEFT JOIN ins i ON true",
+        events = events_as_rows(),
     )
 }
 
-static CAREFUL: LazyLock<String> = LazyLock::new(|| statement(true));
-static OPTIMISTIC: LazyLock<String> = LazyLock::new(|| statement(false));
+/// The statement for a group of new events and new objects: plain inserts,
+/// which fail (unique violation) if anything is already there. It exists
+/// for speed. `ON CONFLICT` probes each unique index once before inserting
+/// and again while inserting, and those probes of multi-column text keys
+/// were a fifth of PostgreSQL's work for a group of new events — the usual
+/// case. And since every event is new, the inbox ids are drawn before the
+/// rows are written (`ids`, in the order given): each object finds its
+/// event's id, site and time by position in the arrays instead of through
+/// joins on the inserted rows, and one row answers for the group. Replayed
+/// with pgbench, that took a 15-event group 0.44 ms instead of 0.47.
+fn optimistic_statement() -> String {
+    let when_current = "WHERE (SELECT ok FROM still_current)";
+    let source = format!(
+        "(SELECT ($1::text[])[o.ev] AS cloud_id, o.product, o.object_type, o.object_id,
+                 LEAST(($5::timestamptz[])[o.ev], now()) AS blocked_at,
+                 (SELECT a FROM ids)[o.ev] AS inbox_id
+          FROM UNNEST($10::bigint[], $11::text[], $12::text[], $13::text[])
+               AS o(ev, product, object_type, object_id)
+          {when_current}) AS s"
+    );
+    let blocks = write_blocks(
+        &source,
+        &format!(
+            "SELECT unnest($1::text[]) AS cloud_id
+             {when_current} AND cardinality($10::bigint[]) > 0"
+        ),
+        Existing::Fail,
+    );
+    format!(
+        "WITH {events}, ids AS (
+            SELECT array_agg(nextval('inbox_events_id_seq'::regclass)
+                             ORDER BY ord) AS a
+            FROM u {when_current}
+         ), ins AS (
+            INSERT INTO inbox_events (id, {INBOX_COLUMNS}) OVERRIDING SYSTEM VALUE
+            SELECT (SELECT a FROM ids)[ord], {INBOX_COLUMNS}
+            FROM u {when_current} ORDER BY ord
+         ), {blocks}
+         SELECT c.ok AS still_current, (SELECT a FROM ids) AS ids, now() AS received_at
+         FROM still_current c",
+        events = events_as_rows(),
+    )
+}
+
+static CAREFUL: LazyLock<String> = LazyLock::new(careful_statement);
+static OPTIMISTIC: LazyLock<String> = LazyLock::new(optimistic_statement);
 
 /// After an optimistic statement met a row already stored, this many groups
 /// are written carefully before optimism is tried again: a redelivery storm
@@ -158,7 +205,7 @@ async fn run(
     sql: &str,
     c: &Columns<'_>,
     unchanged: &Unchanged<'_>,
-) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
+) -> Result<Vec<PgRow>, sqlx::Error> {
     sqlx::query(sql)
         .bind(&c.cloud_ids)
         .bind(&c.sources)
@@ -264,30 +311,67 @@ pub async fn write(
         && with_blocks
         && copies.len() == events.len()
         && optimistic_now();
-    let rows = if optimistic {
+    if optimistic {
         match run(conn, &OPTIMISTIC, &columns, unchanged).await {
+            Ok(rows) => return all_new(&rows, &order),
             Err(e) if is_unique_violation(&e) => {
                 CAREFUL_GROUPS_LEFT.store(CAREFUL_AFTER_CONFLICT, Ordering::Relaxed);
-                run(conn, &CAREFUL, &columns, unchanged).await?
             }
-            other => other?,
+            Err(e) => return Err(e.into()),
         }
-    } else {
-        run(conn, &CAREFUL, &columns, unchanged).await?
-    };
-    // `still_current` is on every row, and there is always one row.
-    let still_current = match rows.first() {
+    }
+    let rows = run(conn, &CAREFUL, &columns, unchanged).await?;
+    new_ones(&rows, events, &order)
+}
+
+/// Whether the statement wrote anything: `still_current` is on every row,
+/// and there is always one row.
+fn still_current(rows: &[PgRow]) -> Result<bool, Error> {
+    Ok(match rows.first() {
         Some(row) => row.try_get::<bool, _>("still_current")?,
         None => false,
+    })
+}
+
+/// What the optimistic statement answers: one row with the ids drawn for
+/// the events, in `order`, and their receipt time.
+fn all_new(rows: &[PgRow], order: &[usize]) -> Result<Option<Stored>, Error> {
+    if !still_current(rows)? {
+        return Ok(None);
+    }
+    let (ids, received_at): (Vec<i64>, DateTime<Utc>) = match rows.first() {
+        Some(row) => (row.try_get("ids")?, row.try_get("received_at")?),
+        None => return Ok(None),
     };
-    if !still_current {
+    if ids.len() != order.len() {
+        return Err(Error::Internal(format!(
+            "a group of {} events was given {} inbox ids",
+            order.len(),
+            ids.len()
+        )));
+    }
+    let mut stored = vec![None; order.len()];
+    for (&i, id) in order.iter().zip(ids) {
+        stored[i] = Some((id, received_at));
+    }
+    Ok(Some(stored))
+}
+
+/// What the careful statement answers: a row for each event it inserted
+/// (none for those seen before), matched to the events by key.
+fn new_ones(
+    rows: &[PgRow],
+    events: &[Pending<'_>],
+    order: &[usize],
+) -> Result<Option<Stored>, Error> {
+    if !still_current(rows)? {
         return Ok(None);
     }
     // Keys borrowed from the rows: this runs while the next group waits to
     // be written, and owned keys cost six allocations per event.
     let mut new_rows: HashMap<(&str, &str, &str), (i64, DateTime<Utc>)> =
         HashMap::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         // The one row of a statement that inserted nothing names no event.
         let Some(id) = row.try_get::<Option<i64>, _>("id")? else {
             continue;
@@ -303,7 +387,7 @@ pub async fn write(
     }
     // The first copy (in the order given) of a new key takes its row.
     let mut stored = vec![None; events.len()];
-    for &i in &order {
+    for &i in order {
         stored[i] = new_rows.remove(&key(&events[i]));
     }
     Ok(Some(stored))

@@ -112,6 +112,82 @@ async fn each_request_of_a_group_gets_its_own_answer() {
     );
 }
 
+/// A group of new events on new objects is written by the fast statement,
+/// which draws the inbox ids before the rows go in and finds each object's
+/// event by position: every block must still point at its own event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_object_of_a_group_points_at_the_event_that_named_it() {
+    let app = grouping_app().await;
+    let (a, b) = (app.connect_tenant().await, app.connect_tenant().await);
+    let mut posts = Vec::new();
+    for i in 0..12 {
+        let t = if i % 2 == 0 { &a } else { &b };
+        let mut event = v2_objects_event(&t.cloud_id, &[&format!("p-{i}-x"), &format!("p-{i}-y")]);
+        event["id"] = json!(format!("ev-{i}"));
+        // Odd events claim a time after their receipt: the block counts from
+        // the receipt then.
+        if i % 2 == 1 {
+            event["time"] = json!("2099-01-01T00:00:00Z");
+        }
+        posts.push(post(&app, t, &event));
+    }
+    let statuses = post_concurrently(&app.client, posts, 32).await;
+    let statuses: Vec<u16> = statuses.into_iter().map(|s| s.unwrap()).collect();
+    assert_eq!(statuses, vec![202; 12]);
+
+    let sites = [a.cloud_id.as_str(), b.cloud_id.as_str()];
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT received_at) FROM inbox_events WHERE cloud_id = ANY($1)",
+    )
+    .bind(&sites[..])
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        transactions < 12,
+        "the events shared transactions ({transactions})"
+    );
+    // Each block against the inbox row of the event named in its object id.
+    let matching: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM blocked_objects b JOIN inbox_events e ON e.id = b.first_inbox_id
+         WHERE b.cloud_id = ANY($1) AND b.cloud_id = e.cloud_id
+           AND e.event_id = 'ev-' || split_part(b.object_id, '-', 2)
+           AND b.last_inbox_id = e.id AND b.inbox_ids = ARRAY[e.id]
+           AND b.first_blocked_at = LEAST(e.event_time, e.received_at)
+           AND b.last_blocked_at = b.first_blocked_at",
+    )
+    .bind(&sites[..])
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(matching, 24, "every object points at its own event");
+    let from_receipt: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM blocked_objects b JOIN inbox_events e ON e.id = b.first_inbox_id
+         WHERE b.cloud_id = ANY($1) AND b.first_blocked_at = e.received_at",
+    )
+    .bind(&sites[..])
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(from_receipt, 12, "the future-dated events' objects");
+    // The inbox ids are the table's own: a later event gets a larger one.
+    let later = app
+        .post_structured(&a, &v2_objects_event(&a.cloud_id, &["later"]))
+        .await;
+    assert_eq!(later.status(), 202);
+    let newest_is_later: bool = sqlx::query_scalar(
+        "SELECT (SELECT id FROM inbox_events e JOIN blocked_objects b ON b.first_inbox_id = e.id
+                 WHERE b.cloud_id = $1 AND b.object_id = 'later')
+              > (SELECT max(id) FROM inbox_events WHERE event_id LIKE 'ev-%' AND cloud_id = ANY($2))",
+    )
+    .bind(&a.cloud_id)
+    .bind(&sites[..])
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(newest_is_later);
+}
+
 #[tokio::test]
 async fn a_remembered_secret_that_changed_is_not_accepted() {
     let app = spawn_app().await;
