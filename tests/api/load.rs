@@ -150,6 +150,18 @@ pub async fn post_concurrently(
 /// repeated from its seed.
 pub struct SmallRng(u64);
 
+/// A setting of the tests themselves, read from the environment. Never
+/// named `AARC_…`: the aarc processes the tests start inherit the
+/// environment, and aarc refuses to start with an `AARC_` setting it does
+/// not know (so `scripts/prove.sh` failed while its sizes were named so).
+pub fn test_knob(name: &str) -> Option<String> {
+    assert!(
+        !name.starts_with("AARC_"),
+        "{name}: test settings must not use aarc's AARC_ prefix"
+    );
+    std::env::var(name).ok()
+}
+
 impl SmallRng {
     pub fn new(seed: u64) -> Self {
         Self(seed | 1) // xorshift never leaves 0
@@ -158,8 +170,7 @@ impl SmallRng {
     /// Seeded from the variable `name` when set, else from the clock; the
     /// seed is printed so that a failure can be repeated.
     pub fn seeded_from_env(name: &str) -> Self {
-        let seed = std::env::var(name)
-            .ok()
+        let seed = test_knob(name)
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| {
                 std::time::SystemTime::now()

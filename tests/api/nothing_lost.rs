@@ -14,8 +14,7 @@ use crate::helpers::*;
 use crate::load::*;
 
 fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
+    test_knob(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
@@ -25,8 +24,8 @@ const SERVE_VARS: &[(&str, &str)] = &[("AARC_RECONCILER", "off"), ("AARC_MIGRATE
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_nothing_acknowledged() {
-    let rounds = env_number("AARC_CRASH_ROUNDS", 5);
-    let mut rng = SmallRng::seeded_from_env("AARC_CRASH_SEED");
+    let rounds = env_number("PROVE_CRASH_ROUNDS", 5);
+    let mut rng = SmallRng::seeded_from_env("PROVE_CRASH_SEED");
     let db_url = fresh_database().await;
     let t = Arc::new(ConnectTenant::new());
     add_tenant_with_cli(&db_url, &t);
@@ -146,8 +145,8 @@ async fn deliver(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shuffled_replay_of_every_event_changes_nothing() {
-    let n = env_number("AARC_REPLAY_EVENTS", 10_000);
-    let mut rng = SmallRng::seeded_from_env("AARC_REPLAY_SEED");
+    let n = env_number("PROVE_REPLAY_EVENTS", 10_000);
+    let mut rng = SmallRng::seeded_from_env("PROVE_REPLAY_SEED");
     let app = spawn_app().await;
     let t = app.connect_tenant().await;
     // Events overlap in the objects they name, so the order of arrival
