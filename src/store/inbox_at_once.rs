@@ -324,25 +324,23 @@ pub async fn write(
     new_ones(&rows, events, &order)
 }
 
-/// Whether the statement wrote anything: `still_current` is on every row,
-/// and there is always one row.
-fn still_current(rows: &[PgRow]) -> Result<bool, Error> {
-    Ok(match rows.first() {
-        Some(row) => row.try_get::<bool, _>("still_current")?,
-        None => false,
-    })
+/// The answer's first row if the statement wrote anything: `still_current`
+/// is on every row, and there is always one row.
+fn written(rows: &[PgRow]) -> Result<Option<&PgRow>, Error> {
+    match rows.first() {
+        Some(row) if row.try_get::<bool, _>("still_current")? => Ok(Some(row)),
+        _ => Ok(None),
+    }
 }
 
 /// What the optimistic statement answers: one row with the ids drawn for
 /// the events, in `order`, and their receipt time.
 fn all_new(rows: &[PgRow], order: &[usize]) -> Result<Option<Stored>, Error> {
-    if !still_current(rows)? {
+    let Some(row) = written(rows)? else {
         return Ok(None);
-    }
-    let (ids, received_at): (Vec<i64>, DateTime<Utc>) = match rows.first() {
-        Some(row) => (row.try_get("ids")?, row.try_get("received_at")?),
-        None => return Ok(None),
     };
+    let ids: Vec<i64> = row.try_get("ids")?;
+    let received_at: DateTime<Utc> = row.try_get("received_at")?;
     if ids.len() != order.len() {
         return Err(Error::Internal(format!(
             "a group of {} events was given {} inbox ids",
@@ -364,7 +362,7 @@ fn new_ones(
     events: &[Pending<'_>],
     order: &[usize],
 ) -> Result<Option<Stored>, Error> {
-    if !still_current(rows)? {
+    if written(rows)?.is_none() {
         return Ok(None);
     }
     // Keys borrowed from the rows: this runs while the next group waits to
