@@ -55,7 +55,11 @@ impl Application {
     /// Builds on a listener the caller owns (tests bind port 0).
     pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<Self, Error> {
         let (url, local_db) = database_url(&config).await?;
-        let pool = store::pool(&url, config.db_pool_size, "aarc")?;
+        // The group-commit writers have connections of their own, out of
+        // the process's `AARC_DB_POOL_SIZE` (see `ingest::connection_host`).
+        let writers = config.ingest_writers as u32;
+        let pool = store::pool(&url, config.db_pool_size - writers, "aarc")?;
+        let writer_pool = store::pool(&url, writers, "aarc")?;
         if config.migrate_on_start {
             store::migrate(&pool).await?;
         }
@@ -68,7 +72,7 @@ impl Application {
             config.forge_app_ids.clone(),
         );
         let committer = GroupCommit::start(
-            pool.clone(),
+            writer_pool,
             GroupSettings {
                 wait: config.ingest_batch_wait,
                 linger: config.ingest_batch_linger,
@@ -103,7 +107,7 @@ impl Application {
         });
         let server = HttpServer::new(move || {
             // Runs on each HTTP worker thread, on its local runtime.
-            crate::ingest::serve_replies_on_this_thread();
+            state.committer.serve_on_this_thread();
             App::new()
                 .app_data(state.clone())
                 .wrap_fn(|req, srv| {

@@ -101,8 +101,10 @@ impl Config {
             Some(v) => v
                 .parse()
                 .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| format!("AARC_DB_POOL_SIZE: {v:?} is not 1 to 1000"))?,
+                // At least one connection for the group-commit writers and
+                // one for everything else.
+                .filter(|n| (2..=1000).contains(n))
+                .ok_or_else(|| format!("AARC_DB_POOL_SIZE: {v:?} is not 2 to 1000"))?,
         };
         Ok(Self {
             database_url: get("DATABASE_URL").map(|s| SecretString::from(s.to_string())),

@@ -60,6 +60,12 @@ fn ingest_writers_default_from_the_pool_and_leave_it_a_connection() {
     let writers = |pairs: &[(&str, &str)]| Config::from_map(&vars(pairs)).map(|c| c.ingest_writers);
     assert_eq!(writers(&[]), Ok(4));
     assert_eq!(writers(&[("AARC_DB_POOL_SIZE", "2")]), Ok(1));
+    // The writers' connections come out of the pool: one is not enough.
+    let err = writers(&[("AARC_DB_POOL_SIZE", "1")]).unwrap_err();
+    assert!(
+        err.contains("AARC_DB_POOL_SIZE") && err.contains("2 to 1000"),
+        "{err}"
+    );
     assert_eq!(
         writers(&[("AARC_DB_POOL_SIZE", "32"), ("AARC_INGEST_WRITERS", "8")]),
         Ok(8)

@@ -116,7 +116,7 @@ pub const VARIABLES: &[(&str, &str, &str, &str)] = &[
         "AARC_DB_POOL_SIZE",
         "16",
         "32",
-        "database connections per process",
+        "database connections per process (2 to 1000); AARC_INGEST_WRITERS of them are the group-commit writers' own",
     ),
     (
         "AARC_INGEST_BATCH_WAIT_MS",

@@ -25,7 +25,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
 /// shared by every replica and refreshed at most every 10 s).
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let text = crate::metrics::METRICS
-        .render(&state.pool, &state.metrics_cache)
+        .render(&[&state.pool, state.committer.pool()], &state.metrics_cache)
         .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

@@ -15,6 +15,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::{mpsc, Mutex};
 
 use super::auth::Authenticated;
+use super::connection_host::ConnectionHost;
 use super::gather::{gather, Queued, Writing};
 use super::remembered::RememberedTenants;
 use super::replies::{reply_to, Answers, ReplyTo};
@@ -84,16 +85,19 @@ impl Job {
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: mpsc::Sender<Job>,
+    connections: Arc<WriterConnections>,
 }
 
 impl GroupCommit {
-    /// Starts the writers on the current runtime; they stop when the last
+    /// Starts the writers on the current runtime, writing on connections of
+    /// `pool` (theirs alone: see `connection_host`); they stop when the last
     /// `GroupCommit` handle is dropped and the queue is empty.
     pub fn start(pool: PgPool, settings: GroupSettings) -> Self {
         let (queue, jobs) = mpsc::channel(4096);
         let jobs = Arc::new(Mutex::new(jobs));
         let shared = Arc::new(WriterConnections {
             pool,
+            host: ConnectionHost::default(),
             idle: std::sync::Mutex::new(Vec::new()),
             remembered: RememberedTenants::default(),
         });
@@ -106,7 +110,24 @@ impl GroupCommit {
             };
             tokio::spawn(run_writer(conn, jobs.clone(), writing.clone(), settings));
         }
-        Self { queue }
+        Self {
+            queue,
+            connections: shared,
+        }
+    }
+
+    /// Serves this HTTP thread's requests their answers (`replies`) and
+    /// takes the writers' connections here (`connection_host`). Call it on
+    /// each HTTP thread's local runtime.
+    pub fn serve_on_this_thread(&self) {
+        super::replies::serve_on_this_thread();
+        let shared = &self.connections;
+        shared.host.serve_on_this_thread(shared.pool.clone());
+    }
+
+    /// The writers' pool, for its figures.
+    pub fn pool(&self) -> &PgPool {
+        &self.connections.pool
     }
 
     /// Writes one request's events with those of other requests; returns
@@ -143,6 +164,8 @@ const RECHECK_AFTER: Duration = Duration::from_secs(1);
 /// round trips per group, as many as the group's statement itself.
 struct WriterConnections {
     pool: PgPool,
+    /// Where new connections are taken from the pool.
+    host: ConnectionHost,
     /// Connections between groups, the one used last on top: while groups
     /// follow one another, each is written on the connection of the one
     /// before — one PostgreSQL backend, its caches warm. (Writers taking
@@ -187,7 +210,7 @@ impl WriterConnection {
         self.from_pool = reusable.is_none();
         let conn = match reusable {
             Some(conn) => conn,
-            None => self.shared.pool.acquire().await?,
+            None => self.shared.host.acquire(&self.shared.pool).await?,
         };
         let (conn, _) = self.held.insert((conn, Instant::now()));
         Ok(&mut **conn)

@@ -4,6 +4,7 @@
 //! answers 2xx only when this returns Ok — after COMMIT.
 
 pub mod auth;
+pub mod connection_host;
 pub mod envelope;
 pub mod events;
 mod forge_senders;
@@ -26,7 +27,6 @@ use crate::Error;
 use auth::{Authenticated, RequestAuth};
 pub use group::{GroupCommit, GroupSettings};
 use remembered::RememberedTenants;
-pub use replies::serve_on_this_thread as serve_replies_on_this_thread;
 
 /// Everything the receiver needs from an HTTP request, without actix types.
 pub struct WebhookRequest<'a> {

@@ -284,10 +284,14 @@ impl Metrics {
     }
 
     /// Everything, in OpenMetrics text, with the database figures refreshed
-    /// when they are older than `DB_FIGURES_TTL`.
-    pub async fn render(&self, pool: &PgPool, cache: &DbFiguresCache) -> Result<String, Error> {
+    /// when they are older than `DB_FIGURES_TTL`. `pools` are the process's
+    /// connection pools (the figures are their sums); the first is queried.
+    pub async fn render(&self, pools: &[&PgPool], cache: &DbFiguresCache) -> Result<String, Error> {
         let _one_at_a_time = self.render_lock.lock().await;
-        self.read_pool(pool);
+        let Some(&pool) = pools.first() else {
+            return Err(Error::Internal("metrics: no connection pool".into()));
+        };
+        self.read_pools(pools);
         {
             let mut read_at = cache.0.lock().await;
             if read_at.is_none_or(|t| t.elapsed() >= DB_FIGURES_TTL) {
@@ -303,17 +307,20 @@ impl Metrics {
         Ok(out)
     }
 
-    fn read_pool(&self, pool: &PgPool) {
-        let size = i64::from(pool.size());
-        let idle = i64::try_from(pool.num_idle()).unwrap_or(i64::MAX);
+    fn read_pools(&self, pools: &[&PgPool]) {
+        let (mut size, mut idle, mut max) = (0i64, 0i64, 0i64);
+        for pool in pools {
+            size += i64::from(pool.size());
+            idle += i64::try_from(pool.num_idle()).unwrap_or(i64::MAX);
+            max += i64::from(pool.options().get_max_connections());
+        }
         self.pool_connections
             .get_or_create(&StateLabel { state: "idle" })
             .set(idle);
         self.pool_connections
             .get_or_create(&StateLabel { state: "in_use" })
             .set((size - idle).max(0));
-        self.pool_max
-            .set(i64::from(pool.options().get_max_connections()));
+        self.pool_max.set(max);
     }
 
     async fn read_database(&self, pool: &PgPool) -> Result<(), Error> {

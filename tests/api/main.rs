@@ -8,6 +8,7 @@ mod helpers;
 
 mod auth_connect;
 mod auth_forge;
+mod connection_host;
 mod db_restart;
 mod deploy;
 mod durability;
