@@ -37,6 +37,9 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: PgPool,
+    /// The group-commit writers' own connections (`ingest::connection_host`).
+    writer_pool: PgPool,
+    writer_connections: Arc<crate::ingest::connection_host::ConnectionHost>,
     local_db: Option<LocalDb>,
     reconciler: Option<(
         tokio::sync::watch::Sender<bool>,
@@ -56,9 +59,15 @@ impl Application {
     pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<Self, Error> {
         let (url, local_db) = database_url(&config).await?;
         // The group-commit writers have connections of their own, out of
-        // the process's `AARC_DB_POOL_SIZE` (see `ingest::connection_host`).
+        // the process's `AARC_DB_POOL_SIZE` (why: `ingest::connection_host`);
+        // the configuration leaves at least one for everything else. Both
+        // pools name themselves "aarc" to the server.
         let writers = config.ingest_writers as u32;
-        let pool = store::pool(&url, config.db_pool_size - writers, "aarc")?;
+        let others = config.db_pool_size.checked_sub(writers).filter(|n| *n > 0);
+        let others = others.ok_or_else(|| {
+            Error::Internal("AARC_INGEST_WRITERS leaves no database connection".into())
+        })?;
+        let pool = store::pool(&url, others, "aarc")?;
         let writer_pool = store::pool(&url, writers, "aarc")?;
         if config.migrate_on_start {
             store::migrate(&pool).await?;
@@ -72,7 +81,7 @@ impl Application {
             config.forge_app_ids.clone(),
         );
         let committer = GroupCommit::start(
-            writer_pool,
+            writer_pool.clone(),
             GroupSettings {
                 wait: config.ingest_batch_wait,
                 linger: config.ingest_batch_linger,
@@ -81,6 +90,7 @@ impl Application {
                 writers: config.ingest_writers,
             },
         );
+        let writer_connections = committer.connection_host();
         let status_cache = crate::status_cache::StatusCache::new(config.status_cache_objects);
         let http_workers = config.http_workers;
         let config = Arc::new(config);
@@ -145,6 +155,8 @@ impl Application {
             port,
             server,
             pool,
+            writer_pool,
+            writer_connections,
             local_db,
             reconciler,
         })
@@ -158,12 +170,19 @@ impl Application {
         &self.pool
     }
 
+    /// Where the group-commit writers took their connections (tests check
+    /// that it is the HTTP thread).
+    pub fn writer_connections(&self) -> Arc<crate::ingest::connection_host::ConnectionHost> {
+        self.writer_connections.clone()
+    }
+
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
     /// Serves until SIGTERM/SIGINT, then lets requests finish, closes the
-    /// pool and stops the local cluster if this process started it.
+    /// pools (the writers', once they have written what was queued) and
+    /// stops the local cluster if this process started it.
     pub async fn run_until_stopped(self) -> Result<(), Error> {
         let result = self
             .server
@@ -175,6 +194,7 @@ impl Application {
             let _ = worker.await;
         }
         self.pool.close().await;
+        self.writer_pool.close().await;
         if let Some(db) = self.local_db.filter(|db| db.started_here) {
             tracing::info!("stopping the local PostgreSQL cluster");
             db.stop().await.map_err(Error::Internal)?;

@@ -97,7 +97,7 @@ impl GroupCommit {
         let jobs = Arc::new(Mutex::new(jobs));
         let shared = Arc::new(WriterConnections {
             pool,
-            host: ConnectionHost::default(),
+            host: Arc::default(),
             idle: std::sync::Mutex::new(Vec::new()),
             remembered: RememberedTenants::default(),
         });
@@ -125,9 +125,14 @@ impl GroupCommit {
         shared.host.serve_on_this_thread(shared.pool.clone());
     }
 
-    /// The writers' pool, for its figures.
+    /// The writers' pool, for its figures and to close it.
     pub fn pool(&self) -> &PgPool {
         &self.connections.pool
+    }
+
+    /// Where the writers' connections are taken, and how many were where.
+    pub fn connection_host(&self) -> Arc<ConnectionHost> {
+        self.connections.host.clone()
     }
 
     /// Writes one request's events with those of other requests; returns
@@ -165,7 +170,7 @@ const RECHECK_AFTER: Duration = Duration::from_secs(1);
 struct WriterConnections {
     pool: PgPool,
     /// Where new connections are taken from the pool.
-    host: ConnectionHost,
+    host: Arc<ConnectionHost>,
     /// Connections between groups, the one used last on top: while groups
     /// follow one another, each is written on the connection of the one
     /// before — one PostgreSQL backend, its caches warm. (Writers taking
@@ -257,7 +262,7 @@ async fn run_writer(
         drop(written);
     }
     // The queue is closed (aarc is stopping): the connection goes back to
-    // the pool, which is closed next.
+    // the writers' pool, which is closed next (`run_until_stopped`).
 }
 
 /// Writes a group of requests on the writer's connection.

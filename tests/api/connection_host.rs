@@ -2,8 +2,8 @@
 //! hosts them (why: `src/ingest/connection_host.rs`), and still come when no
 //! thread hosts.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 
 use aarc::ingest::connection_host::ConnectionHost;
 use sqlx::postgres::PgPoolOptions;
@@ -17,7 +17,7 @@ use crate::helpers::*;
 fn hosting_thread(
     host: Arc<ConnectionHost>,
     pool: PgPool,
-) -> (oneshot::Sender<()>, std::thread::JoinHandle<()>) {
+) -> (oneshot::Sender<()>, std::thread::JoinHandle<()>, ThreadId) {
     let (stop, stopped) = oneshot::channel::<()>();
     let (serving, is_serving) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
@@ -32,46 +32,83 @@ fn hosting_thread(
         });
     });
     is_serving.recv().unwrap();
-    (stop, thread)
+    let id = thread.thread().id();
+    (stop, thread, id)
 }
 
-/// Whether the connection answers within a few seconds.
+/// A pool that notes the thread each of its connections was opened on.
+fn noting_pool(url: &str) -> (PgPool, Arc<Mutex<Vec<ThreadId>>>) {
+    let opened_on = Arc::new(Mutex::new(Vec::new()));
+    let noted = opened_on.clone();
+    let pool = PgPoolOptions::new()
+        .max_connections(3)
+        .after_connect(move |_, _| {
+            let noted = noted.clone();
+            Box::pin(async move {
+                noted.lock().unwrap().push(std::thread::current().id());
+                Ok(())
+            })
+        })
+        .connect_lazy(url)
+        .unwrap();
+    (pool, opened_on)
+}
+
 async fn answers(conn: &mut PgConnection) -> bool {
-    let query = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(conn);
     matches!(
-        tokio::time::timeout(Duration::from_secs(5), query).await,
-        Ok(Ok(1))
+        sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(conn)
+            .await,
+        Ok(1)
     )
 }
 
 #[tokio::test]
 async fn connections_are_taken_on_the_hosting_thread_and_here_once_it_is_gone() {
     let url = empty_database().await;
-    let pool = PgPoolOptions::new()
-        .max_connections(3)
-        .connect_lazy(&url)
-        .unwrap();
+    let (pool, opened_on) = noting_pool(&url);
     let host = Arc::new(ConnectionHost::default());
+    let this_thread = std::thread::current().id();
 
-    // No thread hosts yet: taken on this runtime.
+    // No thread hosts yet: taken on this one.
     let mut here = host.acquire(&pool).await.unwrap();
     assert!(answers(&mut here).await);
 
-    let (stop, thread) = hosting_thread(host.clone(), pool.clone());
+    let (stop, thread, hosting) = hosting_thread(host.clone(), pool.clone());
     let mut hosted = host.acquire(&pool).await.unwrap();
-    // Used from this runtime while the hosting thread watches its socket.
+    // Used from this thread's runtime while the hosting one watches its socket.
     assert!(answers(&mut hosted).await);
-
     stop.send(()).unwrap();
-    thread.join().unwrap();
-    // The hosting thread's runtime watched the hosted connection's socket:
-    // with it gone, that connection no longer answers, the other does.
-    assert!(!answers(&mut hosted).await);
-    assert!(answers(&mut here).await);
+    tokio::task::spawn_blocking(move || thread.join().unwrap())
+        .await
+        .unwrap();
+    // Its socket was watched by the runtime that just ended: not reused.
     hosted.close_on_drop();
     drop(hosted);
 
     // With no thread hosting any longer, connections are taken here again.
     let mut again = host.acquire(&pool).await.unwrap();
     assert!(answers(&mut again).await);
+    assert_eq!(
+        *opened_on.lock().unwrap(),
+        vec![this_thread, hosting, this_thread],
+        "the threads the connections were opened on"
+    );
+    assert_eq!(host.taken(), (1, 2), "(on the hosting thread, here)");
+}
+
+#[tokio::test]
+async fn the_app_takes_its_writers_connections_on_its_http_thread() {
+    let app = spawn_app().await;
+    let tenant = app.connect_tenant().await;
+    let res = app
+        .post_structured(&tenant, &v2_objects_event(&tenant.cloud_id, &["1"]))
+        .await;
+    assert_eq!(res.status(), 202);
+    let (on_http_thread, by_writers) = app.writer_connections.taken();
+    assert!(
+        on_http_thread >= 1,
+        "no connection taken on the HTTP thread"
+    );
+    assert_eq!(by_writers, 0, "the writers took connections themselves");
 }

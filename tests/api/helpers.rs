@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use aarc::config::Config;
+use aarc::ingest::connection_host::ConnectionHost;
 use aarc::startup::Application;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -83,6 +85,8 @@ pub struct TestApp {
     pub pool: PgPool,
     pub jwks: JwksServer,
     pub client: reqwest::Client,
+    /// Where the app's group-commit writers took their connections.
+    pub writer_connections: Arc<ConnectionHost>,
 }
 
 pub fn base_vars(db_url: &str, jwks_url: &str) -> HashMap<String, String> {
@@ -148,12 +152,14 @@ pub async fn spawn_app_on(
         .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = PgPool::connect(&db_url).await.unwrap();
+    let writer_connections = app.writer_connections();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         config,
         pool,
         jwks,
+        writer_connections,
         // Idle connections are dropped before actix's 5 s keep-alive closes
         // them, so a slow test never reuses a connection the server just shut.
         client: reqwest::Client::builder()
