@@ -61,7 +61,8 @@ impl Application {
         // The group-commit writers have connections of their own, out of
         // the process's `AARC_DB_POOL_SIZE` (why: `ingest::connection_host`);
         // the configuration leaves at least one for everything else. Both
-        // pools name themselves "aarc" to the server.
+        // pools name themselves "aarc" to the server, where operators (and
+        // the durability tests) find the process's backends by that name.
         let writers = config.ingest_writers as u32;
         let others = config.db_pool_size.checked_sub(writers).filter(|n| *n > 0);
         let others = others.ok_or_else(|| {
