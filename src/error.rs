@@ -25,6 +25,12 @@ pub enum Error {
     /// A dependency (database, Atlassian's key server) is down: try again later.
     #[error("{0}")]
     Unavailable(String),
+    /// The database rolled the transaction back to break a deadlock with a
+    /// concurrent one (`store::is_contention`): nothing was written, and
+    /// the same work again will most likely go through. Answered as
+    /// `Unavailable` when it reaches a caller.
+    #[error("{0}")]
+    Contended(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -41,7 +47,9 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
-        if crate::store::is_connection_error(&err) {
+        if crate::store::is_contention(&err) {
+            Self::Contended(format!("database contention: {err}"))
+        } else if crate::store::is_connection_error(&err) {
             Self::Unavailable(format!("database unavailable: {err}"))
         } else {
             Self::Internal(format!("database error: {err}"))

@@ -55,7 +55,7 @@ pub(crate) fn describe(err: &Error) -> (StatusCode, &'static str, &'static str) 
             "urn:aarc:problem:unsupported-media-type",
             "Unsupported media type",
         ),
-        Error::Unavailable(_) => (
+        Error::Unavailable(_) | Error::Contended(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "urn:aarc:problem:unavailable",
             "Service unavailable",

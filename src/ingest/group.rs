@@ -270,16 +270,27 @@ async fn write_on(
     conn: &mut WriterConnection,
     requests: &[super::Request<'_>],
 ) -> Result<Vec<Result<Receipt, Error>>, Error> {
-    let outcome = attempt(conn, requests).await;
+    let mut outcome = attempt(conn, requests).await;
     // A held connection may have died since its last group (terminated, or
     // the server restarted) without a ping noticing: once, on a fresh
     // connection. Should the lost answer hide a commit, the events are found
     // stored and answered as duplicates — still stored once, still 2xx.
     if !conn.from_pool && matches!(outcome, Err(Error::Unavailable(_))) {
-        return attempt(conn, requests).await;
+        outcome = attempt(conn, requests).await;
+    }
+    // Rolled back to break a deadlock with a group written alongside (copies
+    // of one event delivered at once, each in a group of its own): nothing
+    // was written, so the group goes again, and finds the other's rows.
+    let mut tries = 1;
+    while matches!(outcome, Err(Error::Contended(_))) && tries < CONTENDED_TRIES {
+        tries += 1;
+        outcome = attempt(conn, requests).await;
     }
     outcome
 }
+
+/// How many times a group rolled back by a deadlock is written in all.
+const CONTENDED_TRIES: u32 = 4;
 
 /// One try at writing a group; a connection that failed is not kept.
 async fn attempt(

@@ -83,14 +83,17 @@ pub fn is_connection_error(err: &sqlx::Error) -> bool {
         | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 08: connection exception; 57P: operator intervention (shutdown,
-            // terminated backend); 53: insufficient resources; 40001/40P01:
-            // serialization failure / deadlock, safe to retry.
-            code.starts_with("08")
-                || code.starts_with("57P")
-                || code.starts_with("53")
-                || code == "40001"
-                || code == "40P01"
+            // terminated backend); 53: insufficient resources.
+            code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")
         }),
         _ => false,
     }
+}
+
+/// Errors that mean "PostgreSQL rolled this transaction back to break a
+/// deadlock or a serialization conflict with a concurrent one": nothing was
+/// written, and the same transaction again will most likely go through.
+pub fn is_contention(err: &sqlx::Error) -> bool {
+    // 40001: serialization failure; 40P01: deadlock detected.
+    matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "40001" || c == "40P01"))
 }

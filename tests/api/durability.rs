@@ -124,7 +124,30 @@ async fn no_2xx_is_given_for_an_event_lost_when_connections_are_killed() {
 
 #[tokio::test]
 async fn the_same_event_sent_by_many_clients_at_once_is_applied_exactly_once() {
-    let app = spawn_app().await;
+    same_event_from_many_clients(spawn_app().await).await;
+}
+
+/// With no wait for the group ahead, the copies go in groups written side
+/// by side, which PostgreSQL may roll back to break a deadlock between
+/// them; such a group is written again, and still no copy gets a 503.
+#[tokio::test]
+async fn copies_in_groups_written_side_by_side_are_applied_exactly_once() {
+    for _ in 0..20 {
+        let app = spawn_app_with_vars(
+            &[
+                ("AARC_INGEST_BATCH_WAIT_MS".into(), "0".into()),
+                ("AARC_INGEST_WRITERS".into(), "4".into()),
+            ],
+            |_| {},
+        )
+        .await;
+        same_event_from_many_clients(app).await;
+    }
+}
+
+/// 32 clients post one event at once: one copy is applied, 31 are
+/// duplicates, and the event is stored once.
+async fn same_event_from_many_clients(app: TestApp) {
     let t = Arc::new(app.connect_tenant().await);
     let event = Arc::new(v2_objects_event(&t.cloud_id, &["1", "2", "3"]));
     let mut tasks = Vec::new();
@@ -162,7 +185,7 @@ async fn the_same_event_sent_by_many_clients_at_once_is_applied_exactly_once() {
     let applied = outcomes.iter().filter(|o| o.1 == "applied").count();
     let duplicates = outcomes.iter().filter(|o| o.1 == "duplicate").count();
     assert_eq!(applied, 1, "{outcomes:?}");
-    assert_eq!(duplicates, 31);
+    assert_eq!(duplicates, 31, "{outcomes:?}");
     assert!(outcomes.iter().all(|o| (o.0 == 202) == (o.1 == "applied")));
     assert_eq!(app.inbox_count(&t.cloud_id).await, 1);
     assert_eq!(app.blocked_count(&t.cloud_id).await, 3);
@@ -212,4 +235,35 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_nothing_acknowledged()
     assert!(!acked.is_empty());
     let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
     assert_all_committed(&pool, &t.cloud_id, &acked).await;
+}
+
+/// A real deadlock between two transactions: the one PostgreSQL rolls back
+/// surfaces as `Contended` (retried by the writers), not as the database
+/// being unavailable (which closes their connections).
+#[tokio::test]
+async fn a_deadlock_is_contention_not_unavailability() {
+    use sqlx::Connection;
+    let url = empty_database().await;
+    let mut a = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut b = sqlx::PgConnection::connect(&url).await.unwrap();
+    for statement in [
+        "CREATE TABLE two (id int PRIMARY KEY)",
+        "INSERT INTO two VALUES (1), (2)",
+    ] {
+        sqlx::query(statement).execute(&mut a).await.unwrap();
+    }
+    let mut ta = a.begin().await.unwrap();
+    let mut tb = b.begin().await.unwrap();
+    let lock = |id: i32| sqlx::query("UPDATE two SET id = id WHERE id = $1").bind(id);
+    lock(1).execute(&mut *ta).await.unwrap();
+    lock(2).execute(&mut *tb).await.unwrap();
+    // Each now waits for the row the other holds; PostgreSQL breaks the
+    // cycle by failing one of them.
+    let (first, second) = tokio::join!(lock(2).execute(&mut *ta), lock(1).execute(&mut *tb));
+    let failed = first
+        .err()
+        .or(second.err())
+        .expect("one side was rolled back");
+    let err = aarc::Error::from(failed);
+    assert!(matches!(err, aarc::Error::Contended(_)), "{err:?}");
 }
