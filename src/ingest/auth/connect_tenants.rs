@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
-use super::{connect, RequestAuth};
+use super::connect::ConnectToken;
+use super::RequestAuth;
 use crate::domain::Tenant;
 use crate::store;
 use crate::Error;
@@ -35,21 +36,22 @@ impl ConnectTenants {
         token: &str,
         req: &RequestAuth<'_>,
     ) -> Result<Tenant, Error> {
-        let issuer = connect::unverified_issuer(token)?;
-        if let Some(tenant) = self.remembered(&issuer) {
-            if check(&tenant, token, req).is_ok() {
+        let token = ConnectToken::read(token)?;
+        let issuer = token.issuer()?;
+        if let Some(tenant) = self.remembered(issuer) {
+            if check(&tenant, &token, req).is_ok() {
                 return Ok(tenant);
             }
         }
-        let tenant = store::tenants::find_connect(pool, &issuer)
+        let tenant = store::tenants::find_connect(pool, issuer)
             .await?
             .ok_or_else(|| {
                 Error::unauthorized(format!(
                     "the Connect JWT iss {issuer:?} is not a known tenant"
                 ))
             })?;
-        self.remember(&issuer, &tenant);
-        check(&tenant, token, req)?;
+        self.remember(issuer, &tenant);
+        check(&tenant, &token, req)?;
         Ok(tenant)
     }
 
@@ -70,12 +72,12 @@ impl ConnectTenants {
     }
 }
 
-fn check(tenant: &Tenant, token: &str, req: &RequestAuth<'_>) -> Result<(), Error> {
+fn check(tenant: &Tenant, token: &ConnectToken<'_>, req: &RequestAuth<'_>) -> Result<(), Error> {
     let secret = tenant
         .shared_secret
         .as_ref()
         .ok_or_else(|| Error::Internal("a Connect tenant has no shared secret".into()))?;
-    connect::verify(token, secret, req.method, req.path, req.query)?;
+    token.verify(secret, req.method, req.path, req.query)?;
     if !tenant.installed {
         return Err(Error::unauthorized(format!(
             "tenant {:?} is uninstalled or removed; its events are no longer accepted",
