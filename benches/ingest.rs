@@ -262,7 +262,10 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-#[tokio::main]
+// One thread drives all connections, as pgbench's one thread drives its 32
+// clients: on two cores a second load-generating thread takes CPU from what
+// is measured, and its hand-offs between threads cost more than they save.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     if !invoked_as_bench() {
         return;
