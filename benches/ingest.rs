@@ -27,11 +27,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cpu::CpuUse;
+use common::db_writes::DbWrites;
 use common::http1::Http1;
 use common::*;
 use secrecy::SecretString;
 
 const CLIENTS: usize = 32;
+/// Connections posting large events (and running bare inserts), unless
+/// `BENCH_LARGE_CLIENTS` says otherwise.
 const LARGE_CLIENTS: usize = 4;
 const LARGE_IDS: usize = 10_000;
 const CLOUD_ID: &str = "7f3c2b1a-0d4e-4c5f-9a8b-1e2d3c4b5a69";
@@ -188,11 +191,12 @@ async fn drive(
 }
 
 /// The database's own speed for what a large event writes: new rows of
-/// `LARGE_IDS` objects, one statement each, from `LARGE_CLIENTS` connections.
-async fn bare_inserts(db_url: &str, run: usize, secs: Duration) -> Figures {
-    let db = pool(db_url, LARGE_CLIENTS as u32);
+/// `LARGE_IDS` objects, one statement each, from `clients` connections. The
+/// object ids are those `drive` gives a large event's objects.
+async fn bare_inserts(db_url: &str, run: usize, clients: usize, secs: Duration) -> Figures {
+    let db = pool(db_url, clients as u32);
     let serial = Arc::new(AtomicU64::new(0));
-    closed_loop(LARGE_CLIENTS, secs, move |_, _| {
+    closed_loop(clients, secs, move |_, _| {
         let (db, serial) = (db.clone(), serial.clone());
         async move {
             let n = serial.fetch_add(1, Ordering::Relaxed) as i64;
@@ -200,10 +204,10 @@ async fn bare_inserts(db_url: &str, run: usize, secs: Duration) -> Figures {
                 "INSERT INTO bench_objects (cloud_id, product, object_type, object_id, first_blocked_at,
                                             last_blocked_at, first_inbox_id, last_inbox_id, inbox_ids)
                  SELECT $1, 'confluence', 'page', $2 || '-' || g, now(), now(), 1, 1, ARRAY[1::bigint]
-                 FROM generate_series(1, $3) g",
+                 FROM generate_series(0, $3 - 1) g",
             )
             .bind(CLOUD_ID)
-            .bind(format!("{run}-{n}"))
+            .bind(format!("{run}-{LARGE_IDS}-{n}"))
             .bind(LARGE_IDS as i32)
             .execute(&db)
             .await
@@ -314,8 +318,9 @@ async fn main() {
     )
     .await;
     let other = Comparison::from_env(&db_url).await;
+    let phases = Phases::from_env();
     let (mut baselines, mut singles, mut others) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 1..=rounds {
+    for round in (1..=rounds).filter(|_| phases.single) {
         // Whichever runs later in a round measured faster (a second copy of
         // the same aarc ran 1.04-1.08x the first, which followed pgbench), so
         // the order reverses every round: odd rounds run pgbench, aarc, then
@@ -368,37 +373,63 @@ async fn main() {
     }
     let baseline = baselines.iter().sum::<f64>() / baselines.len() as f64;
     let single = Figures::combined(&singles);
-    let compared = match other {
-        Some(other) => {
+    let compared = match &other {
+        Some(other) if !others.is_empty() => {
             let groups = group_sizes(&other.process.base).await;
-            Some((other.name, Figures::combined(&others), groups))
+            Some((other.name.clone(), Figures::combined(&others), groups))
         }
-        None => None,
+        _ => None,
     };
 
-    let (mut bares, mut larges) = (Vec::new(), Vec::new());
-    for round in 1..=rounds {
+    let (mut bares, mut larges, mut other_larges) = (Vec::new(), Vec::new(), Vec::new());
+    let large_clients = large_clients();
+    for round in (1..=rounds).filter(|_| phases.large) {
         println!(
-            "round {round}: {LARGE_CLIENTS} connections, each a bare INSERT of {LARGE_IDS} rows into a copy of blocked_objects"
+            "round {round}: {large_clients} connections, each a bare INSERT of {LARGE_IDS} rows into a copy of blocked_objects"
         );
         settle(&db).await;
-        let bare = bare_inserts(&db_url, round, secs).await;
+        let (cpu_before, writes_before) = (CpuUse::now(aarc.pid()), DbWrites::now(&db).await);
+        let bare = bare_inserts(&db_url, round, large_clients, secs).await;
+        let cpu = CpuUse::now(aarc.pid()).per_request(&cpu_before, bare.requests as u64);
+        let writes = DbWrites::now(&db).await.per_item(
+            &writes_before,
+            bare.requests as u64 * LARGE_IDS as u64,
+            "row",
+        );
         println!(
-            "  postgres: {:.0} rows/s",
+            "  postgres: {:.0} rows/s\n  {cpu}\n  {writes}",
             bare.per_second() * LARGE_IDS as f64
         );
         bares.push(bare);
-        println!("round {round}: aarc, {LARGE_CLIENTS} connections posting events of {LARGE_IDS} object ids each");
-        settle(&db).await;
-        let large = drive(&aarc.base, round, LARGE_CLIENTS, secs, LARGE_IDS).await;
-        println!(
-            "  aarc: {:.1} events/s = {:.0} objects/s, p50 {:.1} ms, p99 {:.1} ms, errors {}",
-            large.per_second(),
-            large.per_second() * LARGE_IDS as f64,
-            large.percentile_ms(0.5),
-            large.percentile_ms(0.99),
-            large.errors
-        );
+        // With a second aarc, the two take turns going first, as above.
+        let turns = match &other {
+            Some(other) if round % 2 == 0 => vec![Some(other), None],
+            Some(other) => vec![None, Some(other)],
+            None => vec![None],
+        };
+        let (mut large, mut second) = (None, None);
+        for turn in turns {
+            match turn {
+                None => {
+                    let first = large_round(&db, &aarc, "aarc", round, large_clients, secs);
+                    large = Some(first.await);
+                }
+                Some(other) => {
+                    let name = "second aarc";
+                    let run = round + 1000;
+                    let figures = large_round(&db, &other.process, name, run, large_clients, secs);
+                    second = Some(figures.await);
+                }
+            }
+        }
+        let large = large.expect("aarc ran this round");
+        if let Some(second) = second {
+            println!(
+                "  second aarc: {:.2}x the first",
+                second.per_second() / large.per_second()
+            );
+            other_larges.push(second);
+        }
         larges.push(large);
     }
     let (bare, large) = (Figures::combined(&bares), Figures::combined(&larges));
@@ -434,12 +465,81 @@ async fn main() {
         "large events: {objects_per_second:.0} objects/s = {:.2}x bare inserts of {bare_rows:.0} rows/s (target >= 200000 objects/s)",
         objects_per_second / bare_rows
     );
+    if !other_larges.is_empty() {
+        let second = Figures::combined(&other_larges).per_second() * LARGE_IDS as f64;
+        println!(
+            "the second aarc's large events: {second:.0} objects/s = {:.2}x the first",
+            second / objects_per_second
+        );
+    }
     if single.errors + large.errors > 0 {
         println!(
             "WARNING: {} requests were not answered 202",
             single.errors + large.errors
         );
     }
+}
+
+fn large_clients() -> usize {
+    std::env::var("BENCH_LARGE_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(LARGE_CLIENTS)
+}
+
+/// Which measured phases run: both by default; `BENCH_PHASES=single` or
+/// `BENCH_PHASES=large` runs one of them, to study it quicker.
+struct Phases {
+    single: bool,
+    large: bool,
+}
+
+impl Phases {
+    fn from_env() -> Self {
+        let chosen = std::env::var("BENCH_PHASES").unwrap_or_default();
+        let named = |phase: &str| chosen.split(',').any(|p| p.trim() == phase);
+        match chosen.trim() {
+            "" => Self {
+                single: true,
+                large: true,
+            },
+            _ => Self {
+                single: named("single"),
+                large: named("large"),
+            },
+        }
+    }
+}
+
+/// One round of large events against `aarc`, printed as it ends.
+async fn large_round(
+    db: &sqlx::PgPool,
+    aarc: &AarcProcess,
+    name: &str,
+    run: usize,
+    clients: usize,
+    secs: Duration,
+) -> Figures {
+    println!("{name}: {clients} connections posting events of {LARGE_IDS} object ids each");
+    settle(db).await;
+    let (cpu_before, writes_before) = (CpuUse::now(aarc.pid()), DbWrites::now(db).await);
+    let large = drive(&aarc.base, run, clients, secs, LARGE_IDS).await;
+    let cpu = CpuUse::now(aarc.pid()).per_request(&cpu_before, large.requests as u64);
+    let writes = DbWrites::now(db).await.per_item(
+        &writes_before,
+        large.requests as u64 * LARGE_IDS as u64,
+        "object",
+    );
+    println!(
+        "  {name}: {:.1} events/s = {:.0} objects/s, p50 {:.1} ms, p99 {:.1} ms, errors {}\n  {cpu}\n  {writes}",
+        large.per_second(),
+        large.per_second() * LARGE_IDS as f64,
+        large.percentile_ms(0.5),
+        large.percentile_ms(0.99),
+        large.errors
+    );
+    large
 }
 
 /// One round of one-object events against `aarc`: its figures and CPU use.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cpu;
+pub mod db_writes;
 pub mod http1;
 
 use std::future::Future;

@@ -134,8 +134,8 @@ fn optimistic_statement() -> String {
         "(SELECT ($1::text[])[o.ev] AS cloud_id, o.product, o.object_type, o.object_id,
                  LEAST(($5::timestamptz[])[o.ev], now()) AS blocked_at,
                  (SELECT a FROM ids)[o.ev] AS inbox_id
-          FROM UNNEST($10::bigint[], $11::text[], $12::text[], $13::text[])
-               AS o(ev, product, object_type, object_id)
+          FROM (SELECT unnest($10::bigint[]) AS ev, unnest($11::text[]) AS product,
+                       unnest($12::text[]) AS object_type, unnest($13::text[]) AS object_id) AS o
           {when_current}) AS s"
     );
     let blocks = write_blocks(
