@@ -16,9 +16,11 @@
 //!
 //! To compare a change or a setting in the same run, name a second aarc:
 //! `BENCH_COMPARE_BIN=/path/to/other/aarc` and/or `BENCH_COMPARE_ENV="AARC_X=1
-//! AARC_Y=2"` start it beside the first; each round then drives both with
-//! one-object events and prints the second's figures and its ratio to the
-//! first's.
+//! AARC_Y=2"` start it beside the first; each round then drives both and
+//! prints the second's figures and its ratio to the first's.
+//!
+//! `BENCH_PHASES=single` or `BENCH_PHASES=large` runs one of the two phases;
+//! `BENCH_LARGE_CLIENTS` (default 4) sets the large-event phase's connections.
 
 mod common;
 

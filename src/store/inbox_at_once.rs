@@ -128,6 +128,12 @@ fn careful_statement() -> String {
 /// event's id, site and time by position in the arrays instead of through
 /// joins on the inserted rows, and one row answers for the group. Replayed
 /// with pgbench, that took a 15-event group 0.44 ms instead of 0.47.
+///
+/// The objects are unnested in a select list, not with `FROM UNNEST(…)`: a
+/// function scan fills a tuple store with all its rows before the first goes
+/// on, where `unnest` in a select list streams them. For a 10,000-object
+/// event that input took 2.5 ms of the statement instead of 7.5
+/// (`auto_explain`), and large events went 1.10x as fast (ingest benchmark).
 fn optimistic_statement() -> String {
     let when_current = "WHERE (SELECT ok FROM still_current)";
     let source = format!(
