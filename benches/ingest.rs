@@ -23,11 +23,16 @@
 //! `BENCH_LARGE_CLIENTS` (default 4) sets the large-event phase's connections.
 
 mod common;
+// Shared with the integration tests, which use other parts of it.
+#[allow(dead_code)]
+#[path = "../tests/shared/aarc_process.rs"]
+mod aarc_process;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use aarc_process::AarcProcess;
 use common::cpu::CpuUse;
 use common::db_writes::DbWrites;
 use common::http1::Http1;
@@ -601,54 +606,5 @@ impl Comparison {
         let name = format!("{binary} {vars}").trim().to_string();
         let process = AarcProcess::start(&binary, db_url, &settings).await;
         Some(Self { name, process })
-    }
-}
-
-/// `aarc serve` as a child process (so its memory can be read), killed on drop.
-struct AarcProcess {
-    child: std::process::Child,
-    base: String,
-}
-
-impl AarcProcess {
-    async fn start(binary: &str, db_url: &str, vars: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(binary)
-            .arg("serve")
-            .env("DATABASE_URL", db_url)
-            .env("AARC_LISTEN", format!("127.0.0.1:{port}"))
-            .envs(vars.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("aarc starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            assert!(Instant::now() < deadline, "aarc did not become ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Self { child, base }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for AarcProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

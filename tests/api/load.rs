@@ -2,20 +2,15 @@
 //! starting it, registering a tenant through the CLI, posting many events
 //! from many connections, and a small seeded random generator.
 
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use crate::helpers::{v2_objects_event, ConnectTenant, WEBHOOK};
 
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// Shared with the ingest benchmark, which use other parts of it.
+#[allow(dead_code)]
+#[path = "../shared/aarc_process.rs"]
+mod aarc_process;
+pub use aarc_process::AarcProcess;
 
 /// Registers a Connect tenant with `aarc tenants add`.
 pub fn add_tenant_with_cli(db_url: &str, t: &ConnectTenant) {
@@ -42,39 +37,9 @@ pub fn add_tenant_with_cli(db_url: &str, t: &ConnectTenant) {
     );
 }
 
-/// `aarc serve` as a child process, killed when dropped.
-pub struct AarcProcess {
-    pub child: tokio::process::Child,
-    pub base: String,
-}
-
-/// Starts `aarc serve` on a free port with `vars` (beside `DATABASE_URL` and
-/// `AARC_LISTEN`) and waits until `/readyz` answers 200.
+/// Starts this build's `aarc serve` (see `AarcProcess::start`).
 pub async fn start_aarc_process(db_url: &str, vars: &[(&str, &str)]) -> AarcProcess {
-    let port = free_port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
-        .arg("serve")
-        .env("DATABASE_URL", db_url)
-        .env("AARC_LISTEN", format!("127.0.0.1:{port}"))
-        .envs(vars.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(Instant::now() < deadline, "aarc did not become ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    AarcProcess { child, base }
+    AarcProcess::start(env!("CARGO_BIN_EXE_aarc"), db_url, vars).await
 }
 
 /// Posts, signed by `t`, a structured event whose id is `id` and which
