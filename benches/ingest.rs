@@ -395,41 +395,36 @@ async fn main() {
             "round {round}: {large_clients} connections, each a bare INSERT of {LARGE_IDS} rows into a copy of blocked_objects"
         );
         settle(&db).await;
-        let (cpu_before, writes_before) = (CpuUse::now(aarc.pid()), DbWrites::now(&db).await);
-        let bare = bare_inserts(&db_url, round, large_clients, secs).await;
-        let cpu = CpuUse::now(aarc.pid()).per_request(&cpu_before, bare.requests as u64);
-        let writes = DbWrites::now(&db).await.per_item(
-            &writes_before,
-            bare.requests as u64 * LARGE_IDS as u64,
-            "row",
-        );
+        let bare = bare_inserts(&db_url, round, large_clients, secs);
+        let (bare, costs) = with_costs(&db, &aarc, "row", bare).await;
         println!(
-            "  postgres: {:.0} rows/s\n  {cpu}\n  {writes}",
+            "  postgres: {:.0} rows/s\n  {costs}",
             bare.per_second() * LARGE_IDS as f64
         );
         bares.push(bare);
         // With a second aarc, the two take turns going first, as above.
-        let turns = match &other {
-            Some(other) if round % 2 == 0 => vec![Some(other), None],
-            Some(other) => vec![None, Some(other)],
-            None => vec![None],
-        };
-        let (mut large, mut second) = (None, None);
-        for turn in turns {
-            match turn {
-                None => {
-                    let first = large_round(&db, &aarc, "aarc", round, large_clients, secs);
-                    large = Some(first.await);
-                }
-                Some(other) => {
-                    let name = "second aarc";
+        let (second_aarc, db_ref) = (other.as_ref(), &db);
+        let second_round = move || async move {
+            match second_aarc {
+                Some(o) => {
                     let run = round + 1000;
-                    let figures = large_round(&db, &other.process, name, run, large_clients, secs);
-                    second = Some(figures.await);
+                    let figures =
+                        large_round(db_ref, &o.process, "second aarc", run, large_clients, secs);
+                    Some(figures.await)
                 }
+                None => None,
             }
-        }
-        let large = large.expect("aarc ran this round");
+        };
+        let (large, second) = if round % 2 == 0 {
+            let second = second_round().await;
+            (
+                large_round(&db, &aarc, "aarc", round, large_clients, secs).await,
+                second,
+            )
+        } else {
+            let large = large_round(&db, &aarc, "aarc", round, large_clients, secs).await;
+            (large, second_round().await)
+        };
         if let Some(second) = second {
             println!(
                 "  second aarc: {:.2}x the first",
@@ -448,36 +443,41 @@ async fn main() {
 
     println!();
     println!("over {rounds} rounds of {}s each:", secs.as_secs());
-    println!(
-        "ingest {:.0} events/s = {:.2}x the pgbench baseline of {baseline:.0} tps (target >= 1.0x)",
-        single.per_second(),
-        single.per_second() / baseline
-    );
-    println!(
-        "p99 {:.2} ms at {CLIENTS} connections (target < 25 ms); p50 {:.2} ms",
-        single.percentile_ms(0.99),
-        single.percentile_ms(0.5)
-    );
-    if let Some((name, figures, groups)) = &compared {
+    // A phase not run (BENCH_PHASES) has no figures to print.
+    if phases.single {
         println!(
-            "the second aarc ({name}): {:.0} events/s = {:.2}x the first, p99 {:.2} ms; {groups}",
-            figures.per_second(),
-            figures.per_second() / single.per_second(),
-            figures.percentile_ms(0.99)
+            "ingest {:.0} events/s = {:.2}x the pgbench baseline of {baseline:.0} tps (target >= 1.0x)",
+            single.per_second(),
+            single.per_second() / baseline
         );
+        println!(
+            "p99 {:.2} ms at {CLIENTS} connections (target < 25 ms); p50 {:.2} ms",
+            single.percentile_ms(0.99),
+            single.percentile_ms(0.5)
+        );
+        if let Some((name, figures, groups)) = &compared {
+            println!(
+                "the second aarc ({name}): {:.0} events/s = {:.2}x the first, p99 {:.2} ms; {groups}",
+                figures.per_second(),
+                figures.per_second() / single.per_second(),
+                figures.percentile_ms(0.99)
+            );
+        }
     }
     println!("peak RSS of aarc {rss:.1} MiB (target < 100 MiB)");
     println!("{groups}");
-    println!(
-        "large events: {objects_per_second:.0} objects/s = {:.2}x bare inserts of {bare_rows:.0} rows/s (target >= 200000 objects/s)",
-        objects_per_second / bare_rows
-    );
-    if !other_larges.is_empty() {
-        let second = Figures::combined(&other_larges).per_second() * LARGE_IDS as f64;
+    if phases.large {
         println!(
-            "the second aarc's large events: {second:.0} objects/s = {:.2}x the first",
-            second / objects_per_second
+            "large events: {objects_per_second:.0} objects/s = {:.2}x bare inserts of {bare_rows:.0} rows/s (target >= 200000 objects/s)",
+            objects_per_second / bare_rows
         );
+        if !other_larges.is_empty() {
+            let second = Figures::combined(&other_larges).per_second() * LARGE_IDS as f64;
+            println!(
+                "the second aarc's large events: {second:.0} objects/s = {:.2}x the first",
+                second / objects_per_second
+            );
+        }
     }
     if single.errors + large.errors > 0 {
         println!(
@@ -488,11 +488,7 @@ async fn main() {
 }
 
 fn large_clients() -> usize {
-    std::env::var("BENCH_LARGE_CLIENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(LARGE_CLIENTS)
+    count_from_env("BENCH_LARGE_CLIENTS", LARGE_CLIENTS)
 }
 
 /// Which measured phases run: both by default; `BENCH_PHASES=single` or
@@ -506,17 +502,42 @@ impl Phases {
     fn from_env() -> Self {
         let chosen = std::env::var("BENCH_PHASES").unwrap_or_default();
         let named = |phase: &str| chosen.split(',').any(|p| p.trim() == phase);
-        match chosen.trim() {
-            "" => Self {
+        if chosen.trim().is_empty() {
+            return Self {
                 single: true,
                 large: true,
-            },
-            _ => Self {
-                single: named("single"),
-                large: named("large"),
-            },
+            };
         }
+        let phases = Self {
+            single: named("single"),
+            large: named("large"),
+        };
+        assert!(
+            phases.single || phases.large,
+            "BENCH_PHASES={chosen:?} names no phase: use single, large or both (single,large)"
+        );
+        phases
     }
+}
+
+/// Runs a large-event `phase` (requests of `LARGE_IDS` objects or rows
+/// each) and says what it cost: CPU per request of aarc, PostgreSQL and the
+/// load generator, and what PostgreSQL wrote per `item`.
+async fn with_costs(
+    db: &sqlx::PgPool,
+    aarc: &AarcProcess,
+    item: &str,
+    phase: impl std::future::Future<Output = Figures>,
+) -> (Figures, String) {
+    let (cpu_before, writes_before) = (CpuUse::now(aarc.pid()), DbWrites::now(db).await);
+    let figures = phase.await;
+    let requests = figures.requests as u64;
+    let cpu = CpuUse::now(aarc.pid()).per_request(&cpu_before, requests);
+    let writes =
+        DbWrites::now(db)
+            .await
+            .per_item(&writes_before, requests * LARGE_IDS as u64, item);
+    (figures, format!("{cpu}\n  {writes}"))
 }
 
 /// One round of large events against `aarc`, printed as it ends.
@@ -530,16 +551,10 @@ async fn large_round(
 ) -> Figures {
     println!("{name}: {clients} connections posting events of {LARGE_IDS} object ids each");
     settle(db).await;
-    let (cpu_before, writes_before) = (CpuUse::now(aarc.pid()), DbWrites::now(db).await);
-    let large = drive(&aarc.base, run, clients, secs, LARGE_IDS).await;
-    let cpu = CpuUse::now(aarc.pid()).per_request(&cpu_before, large.requests as u64);
-    let writes = DbWrites::now(db).await.per_item(
-        &writes_before,
-        large.requests as u64 * LARGE_IDS as u64,
-        "object",
-    );
+    let large = drive(&aarc.base, run, clients, secs, LARGE_IDS);
+    let (large, costs) = with_costs(db, aarc, "object", large).await;
     println!(
-        "  {name}: {:.1} events/s = {:.0} objects/s, p50 {:.1} ms, p99 {:.1} ms, errors {}\n  {cpu}\n  {writes}",
+        "  {name}: {:.1} events/s = {:.0} objects/s, p50 {:.1} ms, p99 {:.1} ms, errors {}\n  {costs}",
         large.per_second(),
         large.per_second() * LARGE_IDS as f64,
         large.percentile_ms(0.5),

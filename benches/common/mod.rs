@@ -27,11 +27,17 @@ pub fn invoked_as_bench() -> bool {
 /// this machine's speed drifts by half within minutes, and alternating the
 /// two keeps the drift out of their ratio.
 pub fn rounds() -> usize {
-    std::env::var("BENCH_ROUNDS")
+    count_from_env("BENCH_ROUNDS", 3)
+}
+
+/// A count set by the environment variable `name`, or `default` when it is
+/// unset, not a number, or 0.
+pub fn count_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
         .filter(|&n| n > 0)
-        .unwrap_or(3)
+        .unwrap_or(default)
 }
 
 pub fn seconds_per_run() -> Duration {
