@@ -1,5 +1,5 @@
 //! `aarc serve` as a child process, for the integration tests
-//! (`tests/api/load.rs`) and the ingest benchmark (`benches/ingest.rs`), which
+//! (`tests/api/load.rs`) and the ingest benchmark (`benches/ingest/`), which
 //! both include this file by path: they start aarc the same way.
 
 use std::net::TcpListener;
