@@ -118,7 +118,7 @@ impl Application {
         });
         let server = HttpServer::new(move || {
             // Runs on each HTTP worker thread, on its local runtime.
-            state.committer.serve_on_this_thread();
+            state.committer.serve_on_this_thread(http_workers == 1);
             App::new()
                 .app_data(state.clone())
                 .wrap_fn(|req, srv| {

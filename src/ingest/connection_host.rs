@@ -9,7 +9,8 @@
 //! fewer events (14.0 against 14.5 on average), at 0.92× and 0.97× the
 //! events per second in two runs of the ingest benchmark. Before, where
 //! they were opened was left to chance: the pool opened connections
-//! wherever the first requests wanting one ran.
+//! wherever the first requests wanting one ran. With several HTTP threads
+//! none hosts (`GroupCommit::serve_on_this_thread` says why).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -116,13 +116,24 @@ impl GroupCommit {
         }
     }
 
-    /// Serves this HTTP thread's requests their answers (`replies`) and
-    /// takes the writers' connections here (`connection_host`). Call it on
-    /// each HTTP thread's local runtime.
-    pub fn serve_on_this_thread(&self) {
+    /// Serves this HTTP thread's requests their answers (`replies`) and,
+    /// when it is the only HTTP thread, takes the writers' connections here
+    /// (`connection_host`). Call it on each HTTP thread's local runtime.
+    ///
+    /// Of several HTTP threads none hosts the connections: on a graceful
+    /// stop each thread ends once its own requests are answered, and its
+    /// runtime's sockets with it. A writer connection hosted there died in
+    /// the middle of a group of another thread's requests; the group, sent
+    /// again, found its events stored and answered their first delivery 200
+    /// "duplicate" (`sigterm_with_two_http_threads_answers_every_request_in_flight`).
+    /// A single HTTP thread ends only after every request it received is
+    /// answered, and those are all the requests there are.
+    pub fn serve_on_this_thread(&self, only_http_thread: bool) {
         super::replies::serve_on_this_thread();
-        let shared = &self.connections;
-        shared.host.serve_on_this_thread(shared.pool.clone());
+        if only_http_thread {
+            let shared = &self.connections;
+            shared.host.serve_on_this_thread(shared.pool.clone());
+        }
     }
 
     /// The writers' pool, for its figures and to close it.

@@ -1,6 +1,6 @@
 //! The group-commit writers' connections are taken on the HTTP thread that
-//! hosts them (why: `src/ingest/connection_host.rs`), and still come when no
-//! thread hosts.
+//! hosts them (why: `src/ingest/connection_host.rs`) when aarc has only one,
+//! and still come when no thread hosts.
 
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
@@ -97,18 +97,36 @@ async fn connections_are_taken_on_the_hosting_thread_and_here_once_it_is_gone() 
     assert_eq!(host.taken(), (1, 2), "(on the hosting thread, here)");
 }
 
-#[tokio::test]
-async fn the_app_takes_its_writers_connections_on_its_http_thread() {
-    let app = spawn_app().await;
+/// Where a running aarc's writers took their connections, after one event
+/// with `http_threads` HTTP threads: (on the HTTP thread, by the writers).
+async fn writer_connections_taken(http_threads: usize) -> (u64, u64) {
+    let app = spawn_app_with(|c| c.http_workers = http_threads).await;
     let tenant = app.connect_tenant().await;
     let res = app
         .post_structured(&tenant, &v2_objects_event(&tenant.cloud_id, &["1"]))
         .await;
     assert_eq!(res.status(), 202);
-    let (on_http_thread, by_writers) = app.writer_connections.taken();
+    app.writer_connections.taken()
+}
+
+#[tokio::test]
+async fn the_app_takes_its_writers_connections_on_its_only_http_thread() {
+    let (on_http_thread, by_writers) = writer_connections_taken(1).await;
     assert!(
         on_http_thread >= 1,
         "no connection taken on the HTTP thread"
     );
     assert_eq!(by_writers, 0, "the writers took connections themselves");
+}
+
+/// Of several HTTP threads, each may stop before the others on a graceful
+/// stop, and its sockets with it: the writers take their own.
+#[tokio::test]
+async fn with_two_http_threads_the_writers_take_their_own_connections() {
+    let (on_http_thread, by_writers) = writer_connections_taken(2).await;
+    assert_eq!(
+        on_http_thread, 0,
+        "a connection was taken on an HTTP thread"
+    );
+    assert!(by_writers >= 1, "no connection taken by the writers");
 }

@@ -193,10 +193,29 @@ async fn same_event_from_many_clients(app: TestApp) {
 
 #[tokio::test]
 async fn sigterm_lets_requests_in_flight_finish_and_loses_nothing_acknowledged() {
+    sigterm_under_load(1).await;
+}
+
+/// With several HTTP threads, one may finish its requests and stop while
+/// another still waits for a group's commit: that one is still answered 202.
+#[tokio::test]
+async fn sigterm_with_two_http_threads_answers_every_request_in_flight() {
+    sigterm_under_load(2).await;
+}
+
+/// SIGTERM while 4 clients send events, with `http_threads` HTTP threads:
+/// aarc exits cleanly, every request it answered was answered 202 (none
+/// refused for the shutdown), and every acknowledged event is stored.
+async fn sigterm_under_load(http_threads: usize) {
     let db_url = fresh_database().await;
     let t = ConnectTenant::new();
     add_tenant_with_cli(&db_url, &t);
-    let aarc = start_aarc_process(&db_url, &[("AARC_RECONCILER", "off")]).await;
+    let threads = http_threads.to_string();
+    let aarc = start_aarc_process(
+        &db_url,
+        &[("AARC_RECONCILER", "off"), ("AARC_HTTP_WORKERS", &threads)],
+    )
+    .await;
     let (mut child, base) = (aarc.child, aarc.base);
     let client = reqwest::Client::new();
     let t = Arc::new(t);
@@ -204,16 +223,16 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_nothing_acknowledged()
     for worker in 0..4 {
         let (client, base, t) = (client.clone(), base.clone(), t.clone());
         senders.push(tokio::spawn(async move {
-            let mut acked = Vec::new();
+            let (mut acked, mut refused) = (Vec::new(), Vec::new());
             for i in 0..200 {
                 let id = format!("{worker}-{i}");
                 match post_event_named(&client, &base, &t, &id).await {
-                    Ok(res) if res.status().is_success() => acked.push(id),
-                    Ok(_) => {}
+                    Ok(res) if res.status() == 202 => acked.push(id),
+                    Ok(res) => refused.push(format!("{id}: {}", res.status())),
                     Err(_) => break, // the server has stopped accepting
                 }
             }
-            acked
+            (acked, refused)
         }));
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -228,11 +247,14 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_nothing_acknowledged()
         .expect("aarc stops within its shutdown timeout")
         .unwrap();
     assert!(status.success(), "aarc exits cleanly on SIGTERM: {status}");
-    let mut acked = HashSet::new();
+    let (mut acked, mut refused) = (HashSet::new(), Vec::new());
     for s in senders {
-        acked.extend(s.await.unwrap());
+        let (a, r) = s.await.unwrap();
+        acked.extend(a);
+        refused.extend(r);
     }
     assert!(!acked.is_empty());
+    assert!(refused.is_empty(), "answered other than 202: {refused:?}");
     let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
     assert_all_committed(&pool, &t.cloud_id, &acked).await;
 }
