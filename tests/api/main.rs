@@ -20,6 +20,7 @@ mod load;
 mod metrics;
 mod never_breaks;
 mod nothing_lost;
+mod nothing_lost_reconciling;
 mod operators;
 mod qsh_vectors;
 mod reconciler;

@@ -13,7 +13,7 @@ use crate::durability::assert_all_committed;
 use crate::helpers::*;
 use crate::load::*;
 
-fn env_number(name: &str, default: usize) -> usize {
+pub fn env_number(name: &str, default: usize) -> usize {
     test_knob(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
@@ -25,11 +25,54 @@ const SERVE_VARS: &[(&str, &str)] = &[("AARC_RECONCILER", "off"), ("AARC_MIGRATE
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_nothing_acknowledged() {
     let rounds = env_number("PROVE_CRASH_ROUNDS", 5);
-    let mut rng = SmallRng::seeded_from_env("PROVE_CRASH_SEED");
     let db_url = fresh_database().await;
     let t = Arc::new(ConnectTenant::new());
     add_tenant_with_cli(&db_url, &t);
-    let mut aarc = start_aarc_process(&db_url, SERVE_VARS).await;
+    let load = send_while_killing(&db_url, &t, SERVE_VARS, rounds, 150..650).await;
+    drop(load.aarc);
+    let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
+    let stored: HashSet<String> =
+        sqlx::query_scalar::<_, String>("SELECT event_id FROM inbox_events")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let found = load.acked.iter().filter(|id| stored.contains(*id)).count();
+    println!(
+        "sent {}, acknowledged {}, found {found}, lost {}",
+        load.sent,
+        load.acked.len(),
+        load.acked.len() - found
+    );
+    assert!(
+        load.acked.len() > rounds,
+        "the load made progress between kills"
+    );
+    assert_all_committed(&pool, &t.cloud_id, &load.acked).await;
+}
+
+/// What `send_while_killing` leaves: how many events were sent, the ids of
+/// those acknowledged, and the aarc started after the last kill.
+pub struct KilledUnderLoad {
+    pub sent: usize,
+    pub acked: HashSet<String>,
+    pub aarc: AarcProcess,
+}
+
+/// Runs `aarc serve` with `vars` while 16 clients send events signed by `t`
+/// (each naming one new object, `post_event_named`), and `rounds` times
+/// kills it with SIGKILL after a random number of milliseconds in `delays`
+/// (seeded by `PROVE_CRASH_SEED`) and starts it again.
+pub async fn send_while_killing(
+    db_url: &str,
+    t: &Arc<ConnectTenant>,
+    vars: &[(&str, &str)],
+    rounds: usize,
+    delays: std::ops::Range<u64>,
+) -> KilledUnderLoad {
+    let mut rng = SmallRng::seeded_from_env("PROVE_CRASH_SEED");
+    let mut aarc = start_aarc_process(db_url, vars).await;
     let target = Arc::new(RwLock::new(aarc.base.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicUsize::new(0));
@@ -64,7 +107,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         }));
     }
     for round in 1..=rounds {
-        let delay = 150 + rng.below(500) as u64;
+        let delay = delays.start + rng.below((delays.end - delays.start) as usize) as u64;
         tokio::time::sleep(Duration::from_millis(delay)).await;
         aarc.child.start_kill().unwrap(); // SIGKILL
         aarc.child.wait().await.unwrap();
@@ -72,7 +115,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
             "round {round}: killed aarc after {delay} ms, {} events sent so far",
             next.load(Ordering::SeqCst)
         );
-        aarc = start_aarc_process(&db_url, SERVE_VARS).await;
+        aarc = start_aarc_process(db_url, vars).await;
         *target.write().await = aarc.base.clone();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -81,23 +124,11 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     for s in senders {
         acked.extend(s.await.unwrap());
     }
-    let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
-    let stored: HashSet<String> =
-        sqlx::query_scalar::<_, String>("SELECT event_id FROM inbox_events")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
-    let found = acked.iter().filter(|id| stored.contains(*id)).count();
-    println!(
-        "sent {}, acknowledged {}, found {found}, lost {}",
-        next.load(Ordering::SeqCst),
-        acked.len(),
-        acked.len() - found
-    );
-    assert!(acked.len() > rounds, "the load made progress between kills");
-    assert_all_committed(&pool, &t.cloud_id, &acked).await;
+    KilledUnderLoad {
+        sent: next.load(Ordering::SeqCst),
+        acked,
+        aarc,
+    }
 }
 
 /// Everything a delivery can change, as one digest per table.
