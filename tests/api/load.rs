@@ -12,10 +12,22 @@ use crate::helpers::{v2_objects_event, ConnectTenant, WEBHOOK};
 mod aarc_process;
 pub use aarc_process::AarcProcess;
 
+/// Runs this build's `aarc` with `args` against `db_url`, with `vars` set
+/// besides; returns what it printed and how it exited.
+pub fn aarc_cli(db_url: &str, args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
+        .args(args)
+        .env("DATABASE_URL", db_url)
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap()
+}
+
 /// Registers a Connect tenant with `aarc tenants add`.
 pub fn add_tenant_with_cli(db_url: &str, t: &ConnectTenant) {
-    let add = std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
-        .args([
+    let add = aarc_cli(
+        db_url,
+        &[
             "tenants",
             "add",
             "--client-key",
@@ -26,10 +38,9 @@ pub fn add_tenant_with_cli(db_url: &str, t: &ConnectTenant) {
             &t.base_url,
             "--cloud-id",
             &t.cloud_id,
-        ])
-        .env("DATABASE_URL", db_url)
-        .output()
-        .unwrap();
+        ],
+        &[],
+    );
     assert!(
         add.status.success(),
         "{}",

@@ -109,8 +109,7 @@ pub async fn send_while_killing(
     for round in 1..=rounds {
         let delay = delays.start + rng.below((delays.end - delays.start) as usize) as u64;
         tokio::time::sleep(Duration::from_millis(delay)).await;
-        aarc.child.start_kill().unwrap(); // SIGKILL
-        aarc.child.wait().await.unwrap();
+        aarc.kill().await;
         println!(
             "round {round}: killed aarc after {delay} ms, {} events sent so far",
             next.load(Ordering::SeqCst)

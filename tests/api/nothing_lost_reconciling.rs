@@ -42,8 +42,7 @@ async fn sigkill_while_reconciling_decides_each_object_once_and_purges_every_one
     // Kills 0.3 to 1.5 s apart: each aarc runs one to two passes first.
     let load = send_while_killing(&db_url, &t, &vars, rounds, 300..1500).await;
     let mut last = load.aarc;
-    last.child.start_kill().unwrap(); // the last one is killed too
-    last.child.wait().await.unwrap();
+    last.kill().await; // the last one is killed too
     let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
     crate::durability::assert_all_committed(&pool, &t.cloud_id, &load.acked).await;
 
@@ -55,12 +54,7 @@ async fn sigkill_while_reconciling_decides_each_object_once_and_purges_every_one
     let left_by_kills = unfinished(&pool).await;
     let mut passes = 0;
     while passes < 5 && unfinished(&pool).await > 0 {
-        let pass = std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
-            .args(["reconcile", "--once", "--now", &later])
-            .env("DATABASE_URL", &db_url)
-            .envs(vars.iter().copied())
-            .output()
-            .unwrap();
+        let pass = aarc_cli(&db_url, &["reconcile", "--once", "--now", &later], &vars);
         assert!(
             pass.status.success(),
             "{}",
@@ -91,7 +85,8 @@ async fn sigkill_while_reconciling_decides_each_object_once_and_purges_every_one
             "decision {id}: its state, and its object count against the objects naming it"
         );
     }
-    let told = purges_told(&app);
+    let purges = purge_notifications(&app);
+    let told = objects_told(&purges);
     let untold: Vec<_> = objects
         .iter()
         .filter(|o| !told.contains(&(o.decision.clone().unwrap_or_default(), o.id.clone())))
@@ -109,10 +104,7 @@ async fn sigkill_while_reconciling_decides_each_object_once_and_purges_every_one
         load.acked.len(),
         objects.len(),
         decisions.len(),
-        app.recorded()
-            .iter()
-            .filter(|r| notification(r)["type"] == "retention.purge")
-            .count(),
+        purges.len(),
         told.len(),
     );
 }
@@ -169,18 +161,19 @@ async fn decisions(pool: &sqlx::PgPool) -> HashMap<String, (String, i64, i64)> {
         .collect()
 }
 
-fn notification(r: &crate::fakes::Recorded) -> Value {
-    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+/// The purge notifications the app received, parsed.
+fn purge_notifications(app: &FakeServer) -> Vec<Value> {
+    app.recorded()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .filter(|body: &Value| body["type"] == "retention.purge")
+        .collect()
 }
 
-/// (decision, object id) of every object the app was told to purge.
-fn purges_told(app: &FakeServer) -> HashSet<(String, String)> {
+/// (decision, object id) of every object some notification told to purge.
+fn objects_told(purges: &[Value]) -> HashSet<(String, String)> {
     let mut told = HashSet::new();
-    for r in app.recorded() {
-        let body = notification(&r);
-        if body["type"] != "retention.purge" {
-            continue;
-        }
+    for body in purges {
         let decision = body["decisionId"].as_str().unwrap_or_default().to_string();
         for o in body["objects"].as_array().into_iter().flatten() {
             let id = o["id"].as_str().unwrap_or_default().to_string();

@@ -20,12 +20,7 @@ pub async fn world_with_pending_decision() -> (World, String) {
 }
 
 fn cli(w: &World, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
-        .args(args)
-        .env("DATABASE_URL", w.app.database_url())
-        .env("USER", "casey")
-        .output()
-        .unwrap()
+    crate::load::aarc_cli(&w.app.database_url(), args, &[("USER", "casey")])
 }
 
 fn stdout(o: &std::process::Output) -> String {

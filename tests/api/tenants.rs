@@ -1,7 +1,5 @@
 //! Tenants through `PUT /admin/tenants/{clientKey}` and `aarc tenants …`.
 
-use std::process::Command;
-
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -104,12 +102,7 @@ async fn put_refuses_bad_fields_with_a_precise_detail() {
 }
 
 fn aarc(db_url: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_aarc"))
-        .args(args)
-        .env("DATABASE_URL", db_url)
-        .env("AARC_LOG_FORMAT", "json")
-        .output()
-        .unwrap()
+    crate::load::aarc_cli(db_url, args, &[("AARC_LOG_FORMAT", "json")])
 }
 
 #[tokio::test]

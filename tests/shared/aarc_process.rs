@@ -51,6 +51,12 @@ impl AarcProcess {
         Self { child, base }
     }
 
+    /// Kills it with SIGKILL, as a crash would, and waits until it is gone.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+
     /// The process id, to read its figures from /proc (0 once it has exited).
     pub fn pid(&self) -> u32 {
         self.child.id().unwrap_or(0)

@@ -70,14 +70,8 @@ async fn operator_routes_refuse_missing_and_service_tokens_and_bad_input() {
 async fn the_cli_runs_one_pass_with_a_pretend_clock_and_a_dry_run_changes_nothing() {
     let w = World::new(false).await;
     w.block(&["1"]).await;
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_aarc"))
-            .args(args)
-            .env("DATABASE_URL", w.app.database_url())
-            .env("AARC_VERIFY", "off")
-            .output()
-            .unwrap()
-    };
+    let db_url = w.app.database_url();
+    let run = |args: &[&str]| crate::load::aarc_cli(&db_url, args, &[("AARC_VERIFY", "off")]);
     let when = (w.t0 + Duration::hours(1)).to_rfc3339();
     let dry = run(&["reconcile", "--once", "--dry-run", "--now", &when]);
     let out = String::from_utf8_lossy(&dry.stdout);
